@@ -1,0 +1,74 @@
+using DiffusersSharp.Loading;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Models;
+
+/// <summary>
+/// Base of every model (diffusers' <c>ModelMixin</c>, transformers' <c>PreTrainedModel</c>): a module built from a
+/// <see cref="ModelConfig"/> whose weights load from and save to a diffusers component folder.
+/// </summary>
+public abstract class ModelMixin : nn.Module
+{
+    protected ModelMixin(string name, ModelConfig config) : base(name)
+    {
+        Config = config;
+    }
+
+    public ModelConfig Config { get; }
+
+    /// <summary>File name stem of the weights: diffusers' models use <c>diffusion_pytorch_model</c>, transformers' <c>model</c>.</summary>
+    public virtual string WeightsName => "diffusion_pytorch_model";
+
+    /// <summary>The config's <c>_class_name</c> as diffusers writes it.</summary>
+    public abstract string ClassName { get; }
+
+    /// <summary>Names in a checkpoint that this model does not need and may be skipped (e.g. legacy buffers).</summary>
+    protected virtual bool IsIgnorableWeight(string name) => false;
+
+    public ScalarType DType => parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
+
+    public Device Device => parameters().FirstOrDefault()?.device ?? CPU;
+
+    /// <summary>Builds a model from a component folder: reads <c>config.json</c>, builds, moves, then loads weights.</summary>
+    protected static T Load<T>(string directory, LoadOptions? options, Func<ModelConfig, T> build) where T : ModelMixin
+    {
+        options ??= LoadOptions.Default;
+        var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
+        T model;
+        using (no_grad()) model = build(config);
+        try
+        {
+            model.eval();
+            model.MoveTo(options.Device, options.DType);
+            WeightsLoader.LoadInto(model, WeightsLoader.FindWeightFiles(directory, model.WeightsName, options.Variant), model.IsIgnorableWeight);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Moves parameters to a device and/or casts floating-point parameters to a dtype.</summary>
+    public void MoveTo(Device? device, ScalarType? dtype)
+    {
+        if (device is not null) this.to(device);
+        if (dtype is not null) this.to(dtype.Value);
+    }
+
+    /// <summary>Writes <c>config.json</c> and the weights in diffusers' layout.</summary>
+    public void SavePretrained(string directory, string? variant = null)
+    {
+        Directory.CreateDirectory(directory);
+        var config = Config.Clone();
+        config["_class_name"] = ClassName;
+        config.SetDefault("_diffusers_version", "0.38.0");
+        config.Save(Path.Combine(directory, "config.json"));
+        var tensors = state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal);
+        var suffix = variant is null ? "" : "." + variant;
+        SafetensorsFile.Write(Path.Combine(directory, $"{WeightsName}{suffix}.safetensors"), tensors,
+            new Dictionary<string, string> { ["format"] = "pt" });
+    }
+}

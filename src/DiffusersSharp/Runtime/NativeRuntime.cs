@@ -1,0 +1,52 @@
+using TorchSharp;
+
+namespace DiffusersSharp.Runtime;
+
+/// <summary>
+/// Makes sure libtorch is loadable before any model code runs, and turns the runtime's long loader error into one
+/// message that says what is missing and how to fix it.
+/// </summary>
+public static class NativeRuntime
+{
+    private static readonly Lazy<Exception?> LoadError = new(TryLoad);
+
+    /// <summary>Throws <see cref="NativeRuntimeException"/> with a fix when libtorch cannot be loaded here.</summary>
+    public static void EnsureLoaded()
+    {
+        if (LoadError.Value is { } e) throw new NativeRuntimeException(Explain(e), e);
+    }
+
+    private static Exception? TryLoad()
+    {
+        try
+        {
+            // Any call into libtorch forces TorchSharp to load its native libraries.
+            using var probe = torch.zeros(1);
+            return null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or NotSupportedException or BadImageFormatException)
+        {
+            return e;
+        }
+    }
+
+    private static string Explain(Exception e)
+    {
+        var text = e.ToString();
+        if (text.Contains("GLIBCXX_3.4.32") || text.Contains("GLIBCXX"))
+            return "TorchSharp's native library needs libstdc++ with GLIBCXX_3.4.32 (GCC 13 or newer), and this system's is older. " +
+                   "On Debian 12 run scripts/setup-native.sh (it installs libstdc++6 from Debian 13); elsewhere install a libstdc++ from GCC 13+.";
+        return "TorchSharp could not load libtorch: " + FirstLine(e) +
+               " Check that the TorchSharp-cpu package's native files are next to the program, or, for an external libtorch, that LD_LIBRARY_PATH points at its lib folder. " +
+               "On Debian 12, also run scripts/setup-native.sh (libstdc++ with GLIBCXX_3.4.32).";
+    }
+
+    private static string FirstLine(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is not null) inner = inner.InnerException;
+        return inner.Message.Split('\n')[0].Trim();
+    }
+}
+
+public sealed class NativeRuntimeException(string message, Exception inner) : Exception(message, inner);
