@@ -1,0 +1,17 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Models;
+
+/// <summary>diffusers' <c>get_activation</c>: activation modules by their config names.</summary>
+public static class Activations
+{
+    public static nn.Module<Tensor, Tensor> Get(string name) => name switch
+    {
+        "silu" or "swish" => nn.SiLU(),
+        "gelu" => nn.GELU(),
+        "mish" => nn.Mish(),
+        "relu" => nn.ReLU(),
+        _ => throw new NotSupportedException($"Unsupported activation function '{name}': DiffusersSharp supports silu, swish, gelu, mish and relu."),
+    };
+}

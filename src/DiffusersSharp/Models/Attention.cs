@@ -1,0 +1,106 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Models;
+
+/// <summary>Constructor arguments of <see cref="Attention"/>, named as diffusers' <c>Attention</c> names them.</summary>
+public sealed record AttentionOptions
+{
+    public long? CrossAttentionDim { get; init; }
+    public int Heads { get; init; } = 8;
+    public int DimHead { get; init; } = 64;
+    public bool Bias { get; init; }
+    public bool OutBias { get; init; } = true;
+    public bool UpcastAttention { get; init; }
+    public int? NormNumGroups { get; init; }
+    public double Eps { get; init; } = 1e-5;
+    public double RescaleOutputFactor { get; init; } = 1.0;
+    public bool ResidualConnection { get; init; }
+    public long? OutDim { get; init; }
+}
+
+/// <summary>
+/// diffusers' <c>Attention</c> with the scaled-dot-product processor (<c>AttnProcessor2_0</c>): multi-head attention
+/// over tokens, or over the pixels of a [B,C,H,W] map, with optional group norm and residual connection.
+/// </summary>
+public sealed class Attention : nn.Module
+{
+    private readonly GroupNorm? _groupNorm;
+    private readonly Linear _toQ;
+    private readonly Linear _toK;
+    private readonly Linear _toV;
+    private readonly Linear _toOut;
+    private readonly int _heads;
+    private readonly double _rescaleOutputFactor;
+    private readonly bool _residualConnection;
+
+    public Attention(long queryDim, AttentionOptions? options = null) : base(nameof(Attention))
+    {
+        options ??= new AttentionOptions();
+        var innerDim = options.OutDim ?? (long)options.DimHead * options.Heads;
+        _heads = options.OutDim is { } outDim ? (int)(outDim / options.DimHead) : options.Heads;
+        _rescaleOutputFactor = options.RescaleOutputFactor;
+        _residualConnection = options.ResidualConnection;
+        var crossDim = options.CrossAttentionDim ?? queryDim;
+
+        if (options.NormNumGroups is { } groups)
+        {
+            _groupNorm = nn.GroupNorm(groups, queryDim, options.Eps, affine: true);
+            register_module("group_norm", _groupNorm);
+        }
+        _toQ = nn.Linear(queryDim, innerDim, hasBias: options.Bias);
+        _toK = nn.Linear(crossDim, innerDim, hasBias: options.Bias);
+        _toV = nn.Linear(crossDim, innerDim, hasBias: options.Bias);
+        _toOut = nn.Linear(innerDim, options.OutDim ?? queryDim, hasBias: options.OutBias);
+        register_module("to_q", _toQ);
+        register_module("to_k", _toK);
+        register_module("to_v", _toV);
+        // diffusers keeps [Linear, Dropout] in to_out; only index 0 has weights.
+        register_module("to_out", nn.ModuleList<nn.Module<Tensor, Tensor>>(_toOut, nn.Dropout(0.0)));
+    }
+
+    /// <summary>
+    /// Attention of <paramref name="hiddenStates"/> ([B,N,C] or [B,C,H,W]) over itself, or over
+    /// <paramref name="encoderHiddenStates"/> ([B,M,Ccross]) when given.
+    /// </summary>
+    public Tensor Forward(Tensor hiddenStates, Tensor? encoderHiddenStates = null, Tensor? attentionMask = null)
+    {
+        using var scope = NewDisposeScope();
+        var residual = hiddenStates;
+        var inputNdim = hiddenStates.ndim;
+        long batch = hiddenStates.shape[0], channels = 0, height = 0, width = 0;
+        if (inputNdim == 4)
+        {
+            channels = hiddenStates.shape[1];
+            height = hiddenStates.shape[2];
+            width = hiddenStates.shape[3];
+            hiddenStates = hiddenStates.view(batch, channels, height * width).transpose(1, 2);
+        }
+        if (_groupNorm is not null)
+            hiddenStates = _groupNorm.forward(hiddenStates.transpose(1, 2)).transpose(1, 2);
+
+        var context = encoderHiddenStates ?? hiddenStates;
+        var query = _toQ.forward(hiddenStates);
+        var key = _toK.forward(context);
+        var value = _toV.forward(context);
+        var headDim = key.shape[^1] / _heads;
+        query = query.view(batch, -1, _heads, headDim).transpose(1, 2);
+        key = key.view(batch, -1, _heads, headDim).transpose(1, 2);
+        value = value.view(batch, -1, _heads, headDim).transpose(1, 2);
+
+        if (attentionMask is not null)
+            attentionMask = attentionMask.view(batch, -1, 1, attentionMask.shape[^1]);
+        var attended = nn.functional.scaled_dot_product_attention(query, key, value, attentionMask);
+        attended = attended.transpose(1, 2).reshape(batch, -1, _heads * headDim).to(query.dtype);
+        var output = _toOut.forward(attended);
+
+        if (inputNdim == 4)
+            output = output.transpose(-1, -2).reshape(batch, channels, height, width);
+        if (_residualConnection)
+            output = output + residual;
+        if (_rescaleOutputFactor != 1.0)
+            output = output / _rescaleOutputFactor;
+        return output.MoveToOuterDisposeScope();
+    }
+}
