@@ -1,1 +1,6 @@
-﻿Console.WriteLine("Hello, World!");
+using System.CommandLine;
+using DiffusersSharp.Cli;
+
+var root = new RootCommand("diffuse: run diffusers-format diffusion models (Stable Diffusion and more) from .NET.");
+root.Subcommands.Add(GenerateCommand.Create());
+return await root.Parse(args).InvokeAsync();

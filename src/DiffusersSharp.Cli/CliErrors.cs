@@ -1,0 +1,31 @@
+using DiffusersSharp.Runtime;
+
+namespace DiffusersSharp.Cli;
+
+/// <summary>Turns any failure into one line on stderr and a non-zero exit code, never a stack trace.</summary>
+internal static class CliErrors
+{
+    public static int Run(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("error: cancelled");
+            return 130;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine("error: " + OneLine(e));
+            return e is NativeRuntimeException ? 3 : 1;
+        }
+    }
+
+    private static string OneLine(Exception e)
+    {
+        var message = e is TypeInitializationException && e.InnerException is not null ? e.InnerException.Message : e.Message;
+        return message.ReplaceLineEndings(" ").Trim();
+    }
+}

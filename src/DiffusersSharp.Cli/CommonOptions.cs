@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Globalization;
+using DiffusersSharp.Loading;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Cli;
+
+/// <summary>Options every generating command shares, and their conversion to library types.</summary>
+internal sealed class CommonOptions
+{
+    public Option<string> Model { get; } = new("--model", "-m")
+    {
+        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the tiny model shipped with the repository.",
+    };
+    public Option<string> DType { get; } = new("--dtype")
+    {
+        Description = "Weights and compute precision: float32, float16 or bfloat16.",
+        DefaultValueFactory = _ => "float32",
+    };
+    public Option<string> Device { get; } = new("--device")
+    {
+        Description = "Device to run on: cpu, cuda or cuda:N.",
+        DefaultValueFactory = _ => "cpu",
+    };
+    public Option<int?> Threads { get; } = new("--threads")
+    {
+        Description = "CPU threads for libtorch (default: all cores).",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Model);
+        command.Options.Add(DType);
+        command.Options.Add(Device);
+        command.Options.Add(Threads);
+    }
+
+    public string ResolveModel(ParseResult result)
+    {
+        var model = result.GetValue(Model) ?? Environment.GetEnvironmentVariable("DIFFUSE_MODEL") ?? DefaultModel();
+        if (model is null)
+            throw new ArgumentException("No model given: pass --model DIR (a diffusers pipeline folder) or set DIFFUSE_MODEL.");
+        return model;
+    }
+
+    public LoadOptions LoadOptions(ParseResult result)
+    {
+        if (result.GetValue(Threads) is { } threads)
+        {
+            if (threads < 1) throw new ArgumentOutOfRangeException("--threads", $"--threads must be at least 1, got {threads}.");
+            set_num_threads(threads);
+        }
+        return new LoadOptions { DType = ParseDType(result.GetValue(DType)!), Device = ParseDevice(result.GetValue(Device)!) };
+    }
+
+    public static ScalarType ParseDType(string value) => value.ToLowerInvariant() switch
+    {
+        "float32" or "fp32" => ScalarType.Float32,
+        "float16" or "fp16" or "half" => ScalarType.Float16,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        _ => throw new ArgumentException($"Unknown --dtype '{value}': use float32, float16 or bfloat16."),
+    };
+
+    public static Device ParseDevice(string value)
+    {
+        var v = value.ToLowerInvariant();
+        if (v == "cpu") return CPU;
+        if (v == "cuda" || v.StartsWith("cuda:"))
+        {
+            if (!cuda.is_available())
+                throw new ArgumentException($"--device {value}: CUDA is not available in this build or on this machine (see the README's GPU section).");
+            return v == "cuda" ? CUDA : new Device(DeviceType.CUDA, int.Parse(v[5..], CultureInfo.InvariantCulture));
+        }
+        throw new ArgumentException($"Unknown --device '{value}': use cpu, cuda or cuda:N.");
+    }
+
+    /// <summary>The repository's bundled model, found from the working directory or the executable's folder upwards.</summary>
+    private static string? DefaultModel()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "tests", "fixtures", "models", "tiny-sd");
+                if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
+            }
+        }
+        return null;
+    }
+}
