@@ -99,7 +99,9 @@ public sealed class CLIPTokenizer
         PadToken = byKey["pad_token"];
 
         // PreTrainedTokenizer.__init__: special tokens not yet added become added tokens, with their vocabulary id.
-        _addedTokensEncoder = _addedTokensDecoder.ToDictionary(kv => kv.Value.Content, kv => kv.Key);
+        // Content -> id; if two ids share a content the higher id wins, as in transformers' dict comprehension.
+        _addedTokensEncoder = new Dictionary<string, long>();
+        foreach (var (id, token) in _addedTokensDecoder) _addedTokensEncoder[token.Content] = id;
         foreach (var token in specials)
         {
             if (_addedTokensEncoder.ContainsKey(token.Content)) continue;
