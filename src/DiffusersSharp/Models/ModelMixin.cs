@@ -58,17 +58,23 @@ public abstract class ModelMixin : nn.Module
         if (dtype is not null) this.to(dtype.Value);
     }
 
-    /// <summary>Writes <c>config.json</c> and the weights in diffusers' layout.</summary>
+    /// <summary>Writes <c>config.json</c> (see <see cref="ConfigToSave"/>) and the weights as <c>{WeightsName}[.variant].safetensors</c>.</summary>
     public void SavePretrained(string directory, string? variant = null)
     {
         Directory.CreateDirectory(directory);
-        var config = Config.Clone();
-        config["_class_name"] = ClassName;
-        config.SetDefault("_diffusers_version", "0.38.0");
-        config.Save(Path.Combine(directory, "config.json"));
+        ConfigToSave().Save(Path.Combine(directory, "config.json"));
         var tensors = state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal);
         var suffix = variant is null ? "" : "." + variant;
         SafetensorsFile.Write(Path.Combine(directory, $"{WeightsName}{suffix}.safetensors"), tensors,
             new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>The config as <see cref="SavePretrained"/> writes it: diffusers stamps its class name and version.</summary>
+    protected virtual ModelConfig ConfigToSave()
+    {
+        var config = Config.Clone();
+        config["_class_name"] = ClassName;
+        config.SetDefault("_diffusers_version", "0.38.0");
+        return config;
     }
 }
