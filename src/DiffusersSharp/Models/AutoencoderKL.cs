@@ -103,7 +103,7 @@ public sealed class AutoencoderKL : ModelMixin
             register_module("post_quant_conv", _postQuantConv);
         }
 
-        // As diffusers: the tile size is the config's sample_size (its first entry when a list), in pixels.
+        // diffusers tiles by sample_size in pixels; a list sample_size breaks its size checks, so take its first entry.
         TileSampleMinSize = config["sample_size"] is JsonArray ? config.GetIntArray("sample_size")![0] : config.GetInt("sample_size", 32);
         TileLatentMinSize = (int)(TileSampleMinSize / (double)VaeScaleFactor);
     }
