@@ -103,4 +103,8 @@ public sealed class Attention : nn.Module
             output = output / _rescaleOutputFactor;
         return output.MoveToOuterDisposeScope();
     }
+
+    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
+    // module is registered into a parent, would register each again under its C# field name.
+    protected override void RegisterComponents() { }
 }

@@ -29,4 +29,8 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
         using var padded = nn.functional.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0);
         return _op.forward(padded);
     }
+
+    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
+    // module is registered into a parent, would register each again under its C# field name.
+    protected override void RegisterComponents() { }
 }

@@ -108,4 +108,8 @@ public sealed class ResnetBlock2D : nn.Module
         if (_outputScaleFactor != 1.0) output = output / _outputScaleFactor;
         return output.MoveToOuterDisposeScope();
     }
+
+    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
+    // module is registered into a parent, would register each again under its C# field name.
+    protected override void RegisterComponents() { }
 }

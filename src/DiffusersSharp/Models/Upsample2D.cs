@@ -31,4 +31,8 @@ public sealed class Upsample2D : nn.Module
         if (_conv is not null) h = _conv.forward(h);
         return h.MoveToOuterDisposeScope();
     }
+
+    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
+    // module is registered into a parent, would register each again under its C# field name.
+    protected override void RegisterComponents() { }
 }
