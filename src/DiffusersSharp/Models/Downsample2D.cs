@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>diffusers' <c>Downsample2D</c>: a stride-2 convolution (or 2×2 average pooling) halving H and W.</summary>
-public sealed class Downsample2D : nn.Module<Tensor, Tensor>
+public sealed class Downsample2D : DiffusersModule<Tensor, Tensor>
 {
     private readonly nn.Module<Tensor, Tensor> _op;
     private readonly bool _padAsymmetric;

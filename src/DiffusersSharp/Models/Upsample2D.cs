@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>diffusers' <c>Upsample2D</c>: nearest-neighbour 2× (or to a given size), then an optional 3×3 convolution.</summary>
-public sealed class Upsample2D : nn.Module
+public sealed class Upsample2D : DiffusersModule
 {
     private readonly nn.Module<Tensor, Tensor>? _conv;
 
