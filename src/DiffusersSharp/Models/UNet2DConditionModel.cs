@@ -345,6 +345,8 @@ public sealed class UNet2DConditionModel : ModelMixin
             sample = block.HasCrossAttention
                 ? block.Forward(sample, resSamples, emb, crossAttention, upsampleSize)
                 : block.Forward(sample, resSamples, emb, upsampleSize: upsampleSize);
+            // Consumed skip tensors are not needed again; freeing them now lowers peak memory at large sizes.
+            foreach (var res in resSamples) res.Dispose();
         }
 
         // 6. post-process

@@ -192,6 +192,8 @@ public sealed class UNet2DModel : ModelMixin
             var resSamples = downBlockResSamples.GetRange(downBlockResSamples.Count - take, take);
             downBlockResSamples.RemoveRange(downBlockResSamples.Count - take, take);
             sample = block.Forward(sample, resSamples, emb);
+            // Consumed skip tensors are not needed again; freeing them now lowers peak memory at large sizes.
+            foreach (var res in resSamples) res.Dispose();
         }
 
         sample = _convOut.forward(_convAct.forward(_convNormOut.forward(sample)));
