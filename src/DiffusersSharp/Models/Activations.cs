@@ -6,7 +6,8 @@ namespace DiffusersSharp.Models;
 /// <summary>diffusers' <c>get_activation</c>: activation modules by their config names.</summary>
 public static class Activations
 {
-    public static nn.Module<Tensor, Tensor> Get(string name) => name switch
+    /// <remarks>Case-insensitive, as diffusers lower-cases the name first.</remarks>
+    public static nn.Module<Tensor, Tensor> Get(string name) => name.ToLowerInvariant() switch
     {
         "silu" or "swish" => nn.SiLU(),
         "gelu" => nn.GELU(),

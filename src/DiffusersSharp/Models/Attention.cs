@@ -24,7 +24,7 @@ public sealed record AttentionOptions
 /// diffusers' <c>Attention</c> with the scaled-dot-product processor (<c>AttnProcessor2_0</c>): multi-head attention
 /// over tokens, or over the pixels of a [B,C,H,W] map, with optional group norm and residual connection.
 /// </summary>
-public sealed class Attention : nn.Module
+public sealed class Attention : DiffusersModule
 {
     private readonly GroupNorm? _groupNorm;
     private readonly Linear _toQ;
@@ -90,7 +90,7 @@ public sealed class Attention : nn.Module
         value = value.view(batch, -1, _heads, headDim).transpose(1, 2);
 
         if (attentionMask is not null)
-            attentionMask = attentionMask.view(batch, -1, 1, attentionMask.shape[^1]);
+            attentionMask = PrepareAttentionMask(attentionMask, key.shape[2], batch);
         var attended = nn.functional.scaled_dot_product_attention(query, key, value, attentionMask);
         attended = attended.transpose(1, 2).reshape(batch, -1, _heads * headDim).to(query.dtype);
         var output = _toOut.forward(attended);
@@ -104,7 +104,19 @@ public sealed class Attention : nn.Module
         return output.MoveToOuterDisposeScope();
     }
 
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
+    /// <summary>
+    /// diffusers' <c>prepare_attention_mask</c> followed by the SDPA processor's reshape: an additive bias of shape
+    /// [B,Lk], [B,Lq|1,Lk] or [B·heads,Lq|1,Lk] becomes [B,heads|1,Lq|1,Lk].
+    /// </summary>
+    private Tensor PrepareAttentionMask(Tensor mask, long keyLength, long batch)
+    {
+        // diffusers "pads" a mask of the wrong length by the key length, which then fails inside SDPA; say why instead.
+        if (mask.shape[^1] != keyLength)
+            throw new ArgumentException($"Attention mask covers {mask.shape[^1]} keys but attention has {keyLength}.", nameof(mask));
+        if (mask.ndim == 2) mask = mask.unsqueeze(1);
+        // diffusers repeats a per-sample mask once per head; broadcasting over the head axis gives the same result without the copy.
+        if (mask.shape[0] == batch) return mask.view(batch, 1, -1, keyLength);
+        if (mask.shape[0] == batch * _heads) return mask.view(batch, _heads, -1, keyLength);
+        throw new ArgumentException($"Attention mask of shape [{string.Join(", ", mask.shape)}] fits neither batch {batch} nor batch × heads {batch * _heads}.", nameof(mask));
+    }
 }

@@ -280,8 +280,4 @@ public sealed class AutoencoderKL : ModelMixin
     // get_down_block / get_up_block strip a "UNetRes" prefix before matching, so both spellings load.
     private static bool IsListOf(JsonNode? value, Func<string, bool> allowed) =>
         value is JsonArray array && array.All(x => x is JsonValue v && v.TryGetValue<string>(out var s) && allowed(s));
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

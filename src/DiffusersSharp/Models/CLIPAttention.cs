@@ -9,7 +9,7 @@ namespace DiffusersSharp.Models;
 /// scaled_dot_product_attention. transformers 4.42 ran the eager path for the fixtures (q·scale, bmm, softmax in the
 /// activations' dtype); SDPA computes the same softmax(q·kᵀ/√d + mask)·v, within float32 rounding.
 /// </summary>
-internal sealed class CLIPAttention : nn.Module
+internal sealed class CLIPAttention : DiffusersModule
 {
     private readonly Linear _qProj;
     private readonly Linear _kProj;
@@ -46,8 +46,4 @@ internal sealed class CLIPAttention : nn.Module
         var merged = attended.transpose(1, 2).reshape(batch, length, _heads * _headDim);
         return _outProj.forward(merged).MoveToOuterDisposeScope();
     }
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>transformers' <c>CLIPEncoder</c>: the stack of <see cref="CLIPEncoderLayer"/>s.</summary>
-internal sealed class CLIPEncoder : nn.Module
+internal sealed class CLIPEncoder : DiffusersModule
 {
     private readonly ModuleList<CLIPEncoderLayer> _layers;
 
@@ -26,8 +26,4 @@ internal sealed class CLIPEncoder : nn.Module
             states.Add(layer.Forward(states[^1], attentionBias));
         return states;
     }
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

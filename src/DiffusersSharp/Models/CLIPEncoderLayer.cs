@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>transformers' <c>CLIPEncoderLayer</c>: pre-norm self-attention and MLP, each with a residual connection.</summary>
-internal sealed class CLIPEncoderLayer : nn.Module
+internal sealed class CLIPEncoderLayer : DiffusersModule
 {
     private readonly CLIPAttention _selfAttn;
     private readonly LayerNorm _layerNorm1;
@@ -31,8 +31,4 @@ internal sealed class CLIPEncoderLayer : nn.Module
         h = h + _mlp.Forward(_layerNorm2.forward(h));
         return h.MoveToOuterDisposeScope();
     }
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>transformers' <c>CLIPMLP</c>: fc1, activation (quick_gelu or exact gelu), fc2.</summary>
-internal sealed class CLIPMLP : nn.Module
+internal sealed class CLIPMLP : DiffusersModule
 {
     private readonly Linear _fc1;
     private readonly Linear _fc2;
@@ -28,8 +28,4 @@ internal sealed class CLIPMLP : nn.Module
         h = _quickGelu ? h * sigmoid(h * 1.702) : nn.functional.gelu(h);
         return _fc2.forward(h).MoveToOuterDisposeScope();
     }
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

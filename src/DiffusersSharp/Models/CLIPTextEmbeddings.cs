@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>transformers' <c>CLIPTextEmbeddings</c>: token embedding plus learned absolute position embedding.</summary>
-internal sealed class CLIPTextEmbeddings : nn.Module
+internal sealed class CLIPTextEmbeddings : DiffusersModule
 {
     private readonly Embedding _tokenEmbedding;
     private readonly Embedding _positionEmbedding;
@@ -30,8 +30,4 @@ internal sealed class CLIPTextEmbeddings : nn.Module
         var positions = arange(length, ScalarType.Int64, inputIds.device);
         return (_tokenEmbedding.forward(inputIds) + _positionEmbedding.forward(positions)).MoveToOuterDisposeScope();
     }
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

@@ -29,8 +29,4 @@ public sealed class CLIPTextModel : PreTrainedModel
 
     // Checkpoints saved by older transformers carry the position_ids buffer, which is recomputed here.
     protected override bool IsIgnorableWeight(string name) => name == "text_model.embeddings.position_ids";
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

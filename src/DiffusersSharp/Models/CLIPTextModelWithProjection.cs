@@ -43,8 +43,4 @@ public sealed class CLIPTextModelWithProjection : PreTrainedModel
     }
 
     protected override bool IsIgnorableWeight(string name) => name == "text_model.embeddings.position_ids";
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

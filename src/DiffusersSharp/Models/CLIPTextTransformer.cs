@@ -8,7 +8,7 @@ namespace DiffusersSharp.Models;
 /// transformers' <c>CLIPTextTransformer</c> (the <c>text_model</c> of both CLIP text models): embeddings, causal
 /// encoder, final layer norm, and the pooled state of each sequence's end-of-text token.
 /// </summary>
-public sealed class CLIPTextTransformer : nn.Module
+public sealed class CLIPTextTransformer : DiffusersModule
 {
     private readonly CLIPTextEmbeddings _embeddings;
     private readonly CLIPEncoder _encoder;
@@ -66,8 +66,4 @@ public sealed class CLIPTextTransformer : nn.Module
         var padding = (1.0 - attentionMask.to(dtype).view(attentionMask.shape[0], 1, 1, length)) * min;
         return causal + padding;
     }
-
-    // Submodules are registered explicitly under the checkpoint's names; TorchSharp's reflection-based registration
-    // (run when a parent registers this module) would add every field again under its C# name.
-    protected override void RegisterComponents() { }
 }

@@ -24,7 +24,7 @@ public sealed record DecoderOptions
 /// SiLU, conv_out. Runs in the weights' dtype, as diffusers 0.38 does (pipelines upcast the whole VAE to float32
 /// when its config says force_upcast).
 /// </summary>
-public sealed class Decoder : nn.Module
+public sealed class Decoder : DiffusersModule
 {
     private readonly Conv2d _convIn;
     private readonly UNetMidBlock2D _midBlock;
@@ -43,17 +43,7 @@ public sealed class Decoder : nn.Module
             throw new ArgumentException($"The decoder needs one up block type per entry of block_out_channels; got {options.UpBlockTypes.Count} types for {channels.Count} channel counts.");
 
         _convIn = nn.Conv2d(options.InChannels, channels[^1], 3, stride: 1, padding: 1);
-        _midBlock = new UNetMidBlock2D(channels[^1], new UNetMidBlock2DOptions
-        {
-            ResnetEps = 1e-6,
-            ResnetActFn = options.ActFn,
-            OutputScaleFactor = 1,
-            ResnetTimeScaleShift = "default",
-            AttentionHeadDim = channels[^1],
-            ResnetGroups = options.NormNumGroups,
-            TembChannels = null,
-            AddAttention = options.MidBlockAddAttention,
-        });
+        _midBlock = UNetMidBlock2D.ForVae(channels[^1], options.ActFn, options.NormNumGroups, options.MidBlockAddAttention);
 
         var reversed = channels.Reverse().ToArray();
         var blocks = new UpDecoderBlock2D[reversed.Length];
@@ -98,13 +88,9 @@ public sealed class Decoder : nn.Module
     {
         using var scope = NewDisposeScope();
         var h = _convIn.forward(sample);
-        h = _midBlock.Forward(h);
+        h = _midBlock.Forward(h, null);
         foreach (var block in _upBlocks) h = block.Forward(h);
         h = _convOut.forward(_convAct.forward(_convNormOut.forward(h)));
         return h.MoveToOuterDisposeScope();
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

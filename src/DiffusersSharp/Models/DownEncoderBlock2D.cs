@@ -21,7 +21,7 @@ public sealed record DownEncoderBlock2DOptions
 }
 
 /// <summary>diffusers' <c>DownEncoderBlock2D</c>: resnets without time embedding, then an optional stride-2 downsampler.</summary>
-public sealed class DownEncoderBlock2D : nn.Module
+public sealed class DownEncoderBlock2D : DiffusersModule
 {
     private readonly ModuleList<ResnetBlock2D> _resnets;
     private readonly ModuleList<Downsample2D>? _downsamplers;
@@ -64,8 +64,4 @@ public sealed class DownEncoderBlock2D : nn.Module
             foreach (var downsampler in _downsamplers) h = downsampler.forward(h);
         return h.MoveToOuterDisposeScope();
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

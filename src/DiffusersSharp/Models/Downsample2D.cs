@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>diffusers' <c>Downsample2D</c>: a stride-2 convolution (or 2×2 average pooling) halving H and W.</summary>
-public sealed class Downsample2D : nn.Module<Tensor, Tensor>
+public sealed class Downsample2D : DiffusersModule<Tensor, Tensor>
 {
     private readonly nn.Module<Tensor, Tensor> _op;
     private readonly bool _padAsymmetric;
@@ -29,8 +29,4 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
         using var padded = nn.functional.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0);
         return _op.forward(padded);
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

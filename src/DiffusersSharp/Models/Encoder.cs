@@ -20,7 +20,7 @@ public sealed record EncoderOptions
 }
 
 /// <summary>diffusers' VAE <c>Encoder</c>: conv_in, down blocks, attention mid block, group norm, SiLU, conv_out.</summary>
-public sealed class Encoder : nn.Module
+public sealed class Encoder : DiffusersModule
 {
     private readonly Conv2d _convIn;
     private readonly ModuleList<DownEncoderBlock2D> _downBlocks;
@@ -60,17 +60,7 @@ public sealed class Encoder : nn.Module
         }
         _downBlocks = nn.ModuleList(blocks);
 
-        _midBlock = new UNetMidBlock2D(channels[^1], new UNetMidBlock2DOptions
-        {
-            ResnetEps = 1e-6,
-            ResnetActFn = options.ActFn,
-            OutputScaleFactor = 1,
-            ResnetTimeScaleShift = "default",
-            AttentionHeadDim = channels[^1],
-            ResnetGroups = options.NormNumGroups,
-            TembChannels = null,
-            AddAttention = options.MidBlockAddAttention,
-        });
+        _midBlock = UNetMidBlock2D.ForVae(channels[^1], options.ActFn, options.NormNumGroups, options.MidBlockAddAttention);
 
         _convNormOut = nn.GroupNorm(options.NormNumGroups, channels[^1], 1e-6, affine: true);
         // diffusers hard-codes SiLU here whatever act_fn says.
@@ -91,12 +81,8 @@ public sealed class Encoder : nn.Module
         using var scope = NewDisposeScope();
         var h = _convIn.forward(sample);
         foreach (var block in _downBlocks) h = block.Forward(h);
-        h = _midBlock.Forward(h);
+        h = _midBlock.Forward(h, null);
         h = _convOut.forward(_convAct.forward(_convNormOut.forward(h)));
         return h.MoveToOuterDisposeScope();
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

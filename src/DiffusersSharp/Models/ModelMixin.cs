@@ -8,7 +8,7 @@ namespace DiffusersSharp.Models;
 /// Base of every model (diffusers' <c>ModelMixin</c>, transformers' <c>PreTrainedModel</c>): a module built from a
 /// <see cref="ModelConfig"/> whose weights load from and save to a diffusers component folder.
 /// </summary>
-public abstract class ModelMixin : nn.Module
+public abstract class ModelMixin : DiffusersModule
 {
     protected ModelMixin(string name, ModelConfig config) : base(name)
     {

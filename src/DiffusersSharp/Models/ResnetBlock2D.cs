@@ -19,14 +19,13 @@ public sealed record ResnetBlock2DOptions
     public string TimeEmbeddingNorm { get; init; } = "default";
     public double OutputScaleFactor { get; init; } = 1.0;
     public bool? UseInShortcut { get; init; }
-    public bool ConvShortcut { get; init; }
     public bool ConvShortcutBias { get; init; } = true;
     public long? Conv2dOutChannels { get; init; }
     public double Dropout { get; init; }
 }
 
 /// <summary>diffusers' <c>ResnetBlock2D</c>: two norm-act-conv stages with an optional time embedding and a shortcut.</summary>
-public sealed class ResnetBlock2D : nn.Module
+public sealed class ResnetBlock2D : DiffusersModule
 {
     private readonly GroupNorm _norm1;
     private readonly Conv2d _conv1;
@@ -74,9 +73,8 @@ public sealed class ResnetBlock2D : nn.Module
 
         if (options.UseInShortcut ?? inChannels != conv2dOut)
         {
-            _convShortcut = options.ConvShortcut
-                ? nn.Conv2d(inChannels, conv2dOut, 3, stride: 1, padding: 1, bias: options.ConvShortcutBias)
-                : nn.Conv2d(inChannels, conv2dOut, 1, stride: 1, padding: 0L, bias: options.ConvShortcutBias);
+            // diffusers 0.38 accepts a conv_shortcut flag but always builds a 1×1 shortcut.
+            _convShortcut = nn.Conv2d(inChannels, conv2dOut, 1, stride: 1, padding: 0L, bias: options.ConvShortcutBias);
             register_module("conv_shortcut", _convShortcut);
         }
     }
@@ -108,8 +106,4 @@ public sealed class ResnetBlock2D : nn.Module
         if (_outputScaleFactor != 1.0) output = output / _outputScaleFactor;
         return output.MoveToOuterDisposeScope();
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

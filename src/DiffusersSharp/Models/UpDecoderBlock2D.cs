@@ -23,7 +23,7 @@ public sealed record UpDecoderBlock2DOptions
 }
 
 /// <summary>diffusers' <c>UpDecoderBlock2D</c>: resnets, then an optional nearest 2× upsampler with a convolution.</summary>
-public sealed class UpDecoderBlock2D : nn.Module
+public sealed class UpDecoderBlock2D : DiffusersModule
 {
     private readonly ModuleList<ResnetBlock2D> _resnets;
     private readonly ModuleList<Upsample2D>? _upsamplers;
@@ -72,8 +72,4 @@ public sealed class UpDecoderBlock2D : nn.Module
             foreach (var upsampler in _upsamplers) h = upsampler.Forward(h);
         return h.MoveToOuterDisposeScope();
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

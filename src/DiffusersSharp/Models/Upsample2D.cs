@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Models;
 
 /// <summary>diffusers' <c>Upsample2D</c>: nearest-neighbour 2× (or to a given size), then an optional 3×3 convolution.</summary>
-public sealed class Upsample2D : nn.Module
+public sealed class Upsample2D : DiffusersModule
 {
     private readonly nn.Module<Tensor, Tensor>? _conv;
 
@@ -31,8 +31,4 @@ public sealed class Upsample2D : nn.Module
         if (_conv is not null) h = _conv.forward(h);
         return h.MoveToOuterDisposeScope();
     }
-
-    // Every submodule is registered above under its diffusers name; TorchSharp's field discovery, which runs when this
-    // module is registered into a parent, would register each again under its C# field name.
-    protected override void RegisterComponents() { }
 }

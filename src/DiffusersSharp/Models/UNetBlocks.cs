@@ -1,0 +1,34 @@
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Models;
+
+/// <summary>diffusers' <c>get_down_block</c> / <c>get_up_block</c>: UNet blocks by their config type names.</summary>
+public static class UNetBlocks
+{
+    public static IReadOnlyList<string> DownBlockTypes { get; } = ["DownBlock2D", "CrossAttnDownBlock2D", "AttnDownBlock2D"];
+
+    public static IReadOnlyList<string> UpBlockTypes { get; } = ["UpBlock2D", "CrossAttnUpBlock2D", "AttnUpBlock2D"];
+
+    public static nn.Module CreateDownBlock(string type, UNetBlockOptions options) => StripResPrefix(type) switch
+    {
+        "DownBlock2D" => new DownBlock2D(options),
+        "CrossAttnDownBlock2D" => new CrossAttnDownBlock2D(options),
+        "AttnDownBlock2D" => new AttnDownBlock2D(options),
+        _ => throw new NotSupportedException($"Unsupported down block type '{type}': DiffusersSharp supports {string.Join(", ", DownBlockTypes)}."),
+    };
+
+    public static nn.Module CreateUpBlock(string type, UNetBlockOptions options) => StripResPrefix(type) switch
+    {
+        "UpBlock2D" => new UpBlock2D(options),
+        "CrossAttnUpBlock2D" => new CrossAttnUpBlock2D(options),
+        "AttnUpBlock2D" => new AttnUpBlock2D(options),
+        _ => throw new NotSupportedException($"Unsupported up block type '{type}': DiffusersSharp supports {string.Join(", ", UpBlockTypes)}."),
+    };
+
+    public static bool IsSupportedDownBlock(string type) => DownBlockTypes.Contains(StripResPrefix(type));
+
+    public static bool IsSupportedUpBlock(string type) => UpBlockTypes.Contains(StripResPrefix(type));
+
+    // diffusers accepts legacy "UNetRes"-prefixed names for the same blocks.
+    private static string StripResPrefix(string type) => type.StartsWith("UNetRes", StringComparison.Ordinal) ? type[7..] : type;
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using DiffusersSharp.Tests.Support;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace DiffusersSharp.Tests;
+
+/// <summary>Runs the built <c>diffuse</c> program as a user would.</summary>
+public class CliTests
+{
+    private static (int ExitCode, string Stdout, string Stderr) Diffuse(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "diffuse.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr);
+    }
+
+    private static string TinySd => FixtureCase.PathOf("models/tiny-sd");
+
+    [Fact]
+    public void GenerateWritesOnePngPerImageInDiffusersOrder()
+    {
+        var dir = Directory.CreateTempSubdirectory("ds-cli-").FullName;
+        var output = Path.Combine(dir, "pic.png");
+        var (code, stdout, stderr) = Diffuse("generate", "--model", TinySd, "--prompt", "a cat", "--prompt", "a dog",
+            "--num-images", "2", "--steps", "2", "--width", "64", "--height", "64", "--seed", "3", "--output", output);
+        Assert.True(code == 0, stderr);
+        var written = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => Path.Combine(dir, $"pic-{i}.png")), written);
+        foreach (var path in written)
+        {
+            using var image = Image.Load<Rgb24>(path);
+            Assert.Equal(64, image.Width);
+        }
+    }
+
+    [Fact]
+    public void SameSeedGivesSamePictureAsTheLibrary()
+    {
+        var dir = Directory.CreateTempSubdirectory("ds-cli-").FullName;
+        var output = Path.Combine(dir, "one.png");
+        var (code, _, stderr) = Diffuse("generate", "--model", TinySd, "--prompt", "A painting of a squirrel eating a burger",
+            "--steps", "10", "--width", "64", "--height", "64", "--seed", "0", "--output", output);
+        Assert.True(code == 0, stderr);
+        using var fixture = FixtureCase.Load("pipelines/sd_txt2img_pndm_cfg7.5_seed0");
+        var expected = fixture.Tensor("images_uint8");
+        using var image = Image.Load<Rgb24>(output);
+        var worst = 0;
+        for (var y = 0; y < 64; y++)
+            for (var x = 0; x < 64; x++)
+            {
+                var p = image[x, y];
+                worst = Math.Max(worst, Math.Abs(p.R - expected[0, y, x, 0].item<byte>()));
+                worst = Math.Max(worst, Math.Abs(p.G - expected[0, y, x, 1].item<byte>()));
+                worst = Math.Max(worst, Math.Abs(p.B - expected[0, y, x, 2].item<byte>()));
+            }
+        Assert.True(worst <= 1, $"max pixel difference {worst}");
+    }
+
+    [Theory]
+    [InlineData("--width", "60", "divisible by 8")]
+    [InlineData("--steps", "0", "num_inference_steps")]
+    [InlineData("--guidance", "-1", "guidance_scale")]
+    [InlineData("--num-images", "0", "num_images_per_prompt")]
+    [InlineData("--scheduler", "FancyScheduler", "FancyScheduler")]
+    [InlineData("--dtype", "int8", "--dtype")]
+    public void BadOptionsGiveOneLineErrors(string option, string value, string expected)
+    {
+        var (code, _, stderr) = Diffuse("generate", "--model", TinySd, "--prompt", "x", "--steps", "1", option, value,
+            "--output", Path.Combine(Path.GetTempPath(), "never.png"));
+        Assert.NotEqual(0, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+    }
+
+    [Fact]
+    public void MissingModelFolderIsOneLineError()
+    {
+        var (code, _, stderr) = Diffuse("generate", "--model", "/nonexistent/model", "--prompt", "x");
+        Assert.NotEqual(0, code);
+        Assert.Contains("/nonexistent/model", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
+    public void HelpExplainsEveryOption()
+    {
+        var (code, stdout, _) = Diffuse("generate", "--help");
+        Assert.Equal(0, code);
+        foreach (var option in new[] { "--model", "--prompt", "--negative-prompt", "--steps", "--guidance", "--guidance-rescale", "--clip-skip", "--width", "--height", "--seed", "--num-images", "--scheduler", "--scheduler-option", "--dtype", "--output" })
+            Assert.Contains(option, stdout);
+    }
+}
