@@ -69,7 +69,7 @@ internal sealed class CommonOptions
         {
             if (!cuda.is_available())
                 throw new ArgumentException($"--device {value}: CUDA is not available in this build or on this machine (see the README's GPU section).");
-            return v == "cuda" ? CUDA : new Device(DeviceType.CUDA, int.Parse(v[5..], CultureInfo.InvariantCulture));
+            return v == "cuda" ? CUDA : new Device(TorchSharp.DeviceType.CUDA, int.Parse(v[5..], CultureInfo.InvariantCulture));
         }
         throw new ArgumentException($"Unknown --device '{value}': use cpu, cuda or cuda:N.");
     }

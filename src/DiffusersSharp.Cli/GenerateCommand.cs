@@ -56,7 +56,6 @@ internal static class GenerateCommand
             var options = common.LoadOptions(result);
             var modelDir = common.ResolveModel(result);
             var actualSeed = result.GetValue(seed) ?? Random.Shared.NextInt64(0, int.MaxValue);
-            if (result.GetValue(seed) is null) Console.Error.WriteLine($"seed: {actualSeed}");
 
             using var pipeline = DiffusionPipeline.FromPretrained(modelDir, options);
             if (pipeline is not StableDiffusionPipeline sd)
@@ -81,6 +80,7 @@ internal static class GenerateCommand
             using var images = ProgressReporter.Run(input.NumInferenceSteps, callback => sd.Generate(input with { CallbackOnStepEnd = callback }));
             foreach (var path in ImageWriter.WriteAll(images.Images!, outputPath))
                 Console.WriteLine(path);
+            if (result.GetValue(seed) is null) Console.Error.WriteLine($"seed: {actualSeed} (pass --seed {actualSeed} to draw this picture again)");
             return 0;
         }));
         return command;

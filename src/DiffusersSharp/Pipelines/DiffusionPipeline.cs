@@ -66,7 +66,7 @@ public abstract class DiffusionPipeline : IDisposable
             var folder = Path.Combine(directory, name);
             var (library, cls) = component switch
             {
-                ModelMixin m => (m is CLIPTextModel ? "transformers" : "diffusers", m.ClassName),
+                ModelMixin m => (m is PreTrainedModel ? "transformers" : "diffusers", m.ClassName),
                 CLIPTokenizer => ("transformers", "CLIPTokenizer"),
                 SchedulerMixin s => ("diffusers", s.ClassName),
                 _ => throw new InvalidOperationException($"Component '{name}' of type {component.GetType().Name} cannot be saved."),
@@ -92,7 +92,7 @@ public abstract class DiffusionPipeline : IDisposable
     }
 
     /// <summary>Loads a folder's components by their model_index.json entries, disposing what was loaded if one fails.</summary>
-    protected internal sealed class Components
+    protected internal sealed class ComponentSet
     {
         private readonly Dictionary<string, object> _loaded = new(StringComparer.Ordinal);
 
@@ -102,10 +102,10 @@ public abstract class DiffusionPipeline : IDisposable
         /// Loads the named components. Others the folder lists (a safety checker, a feature extractor) are not loaded:
         /// DiffusersSharp has no safety checker, so its images are never blacked out.
         /// </summary>
-        public static TPipeline LoadAll<TPipeline>(ModelIndex index, LoadOptions? options, IReadOnlyList<string> names, Func<Components, TPipeline> build)
+        public static TPipeline LoadAll<TPipeline>(ModelIndex index, LoadOptions? options, IReadOnlyList<string> names, Func<ComponentSet, TPipeline> build)
         {
             NativeRuntime.EnsureLoaded();
-            var components = new Components();
+            var components = new ComponentSet();
             try
             {
                 foreach (var name in names)

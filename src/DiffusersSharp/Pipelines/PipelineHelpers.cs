@@ -14,7 +14,7 @@ public static class PromptEncoding
     {
         if (promptEmbeds is null)
         {
-            using var ids = tokenizer.Tokenize(prompt!, tokenizer.ModelMaxLength).to(textEncoder.Device);
+            using var ids = tokenizer.CallTensor(prompt!, tokenizer.ModelMaxLength);
             if (clipSkip is null)
             {
                 using var output = textEncoder.Forward(ids);
@@ -25,7 +25,7 @@ public static class PromptEncoding
                 // The hidden state clip_skip layers before the last, through the final layer norm as diffusers does.
                 using var output = textEncoder.Forward(ids, outputHiddenStates: true);
                 var hidden = output.HiddenStates![output.HiddenStates.Count - (clipSkip.Value + 1)];
-                promptEmbeds = textEncoder.FinalLayerNorm(hidden);
+                promptEmbeds = textEncoder.TextModel.FinalLayerNorm.forward(hidden);
             }
         }
         promptEmbeds = promptEmbeds.to(dtype, device);
@@ -41,7 +41,7 @@ public static class PromptEncoding
                 { Count: 1 } when batch > 1 => Enumerable.Repeat(negativePrompt[0], (int)batch).ToArray(),
                 _ => negativePrompt,
             };
-            using var ids = tokenizer.Tokenize(uncond, (int)promptEmbeds.shape[1]).to(textEncoder.Device);
+            using var ids = tokenizer.CallTensor(uncond, (int)promptEmbeds.shape[1]);
             using var output = textEncoder.Forward(ids);
             negativePromptEmbeds = output.LastHiddenState.clone();
         }

@@ -22,6 +22,7 @@ public sealed class StableDiffusionPipeline : DiffusionPipeline
         Tokenizer = tokenizer;
         Unet = unet;
         Scheduler = scheduler;
+        ImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor });
         Register("vae", vae);
         Register("text_encoder", textEncoder);
         Register("tokenizer", tokenizer);
@@ -39,10 +40,15 @@ public sealed class StableDiffusionPipeline : DiffusionPipeline
 
     public int VaeScaleFactor => Vae.VaeScaleFactor;
 
+    public VaeImageProcessor ImageProcessor { get; }
+
+    private int DefaultSize(int? sampleSize, string name) =>
+        sampleSize is { } s ? s * VaeScaleFactor : throw new ArgumentException($"The UNet's config has no sample_size: give {name} explicitly.");
+
     public static new StableDiffusionPipeline FromPretrained(string directory, LoadOptions? options = null)
     {
         var index = ModelIndex.Load(directory);
-        return Components.LoadAll(index, options, ["vae", "text_encoder", "tokenizer", "unet", "scheduler"], c => new StableDiffusionPipeline(
+        return ComponentSet.LoadAll(index, options, ["vae", "text_encoder", "tokenizer", "unet", "scheduler"], c => new StableDiffusionPipeline(
             c.Get<AutoencoderKL>("vae"), c.Get<CLIPTextModel>("text_encoder"), c.Get<CLIPTokenizer>("tokenizer"),
             c.Get<UNet2DConditionModel>("unet"), c.Get<SchedulerMixin>("scheduler"), index.Config));
     }
@@ -58,8 +64,8 @@ public sealed class StableDiffusionPipeline : DiffusionPipeline
 
     public PipelineOutput Generate(StableDiffusionInput input, CancellationToken cancellationToken = default)
     {
-        var height = input.Height ?? Unet.SampleSize * VaeScaleFactor;
-        var width = input.Width ?? Unet.SampleSize * VaeScaleFactor;
+        var height = input.Height ?? DefaultSize(Unet.SampleSize?.Height, "height");
+        var width = input.Width ?? DefaultSize(Unet.SampleSize?.Width, "width");
         var batchSize = CheckInputs(input, height, width);
         var doCfg = input.GuidanceScale > 1.0 && Unet.TimeCondProjDim is null;
 
@@ -96,7 +102,7 @@ public sealed class StableDiffusionPipeline : DiffusionPipeline
 
         if (input.OutputType == OutputType.Latent)
             return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
-        var images = VaeImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor));
+        var images = ImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor));
         return new PipelineOutput(images.MoveToOuterDisposeScope(), null);
     }
 
@@ -104,7 +110,7 @@ public sealed class StableDiffusionPipeline : DiffusionPipeline
     private int CheckInputs(StableDiffusionInput input, int height, int width)
     {
         PipelineChecks.Size(height, width, VaeScaleFactor);
-        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, input.GuidanceRescale, input.ClipSkip, TextEncoder.NumHiddenLayers);
+        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, input.GuidanceRescale, input.ClipSkip, TextEncoder.TextConfig.NumHiddenLayers);
         return PipelineChecks.PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
     }
 }
