@@ -30,7 +30,7 @@ internal static class GenerateCommand
         var seed = new Option<long?>("--seed", "-s") { Description = "Seed of the CPU generator; the same seed gives diffusers' picture. Random if omitted (printed)." };
         var numImages = new Option<int>("--num-images", "-k") { Description = "Images per prompt.", DefaultValueFactory = _ => 1 };
         var eta = new Option<double>("--eta") { Description = "DDIM's eta (noise added at each step); other schedulers ignore it.", DefaultValueFactory = _ => 0.0 };
-        var scheduler = new Option<string?>("--scheduler") { Description = "Scheduler class to swap in, e.g. EulerDiscreteScheduler (keeps the model's scheduler config, as diffusers' from_config)." };
+        var scheduler = new Option<string?>("--scheduler") { Description = "Scheduler to swap in: a diffusers class name (EulerDiscreteScheduler) or a short name (euler-a, dpm++2m-karras, unipc, lcm, ...; see 'diffuse schedulers'). Keeps the model's scheduler config, as diffusers' from_config." };
         var schedulerOption = new Option<string[]>("--scheduler-option")
         {
             Description = "Override one scheduler config key, KEY=VALUE with a JSON value (e.g. use_karras_sigmas=true). Repeatable.",
@@ -94,6 +94,11 @@ internal static class SchedulerSwap
     {
         if (className is null && overrides.Count == 0) return;
         var config = pipeline.Scheduler.Config.Clone();
+        if (className is not null && SchedulerAliases.Find(className) is { } alias)
+        {
+            className = alias.ClassName;
+            foreach (var (key, value) in alias.Options) config[key] = value;
+        }
         foreach (var item in overrides)
         {
             var eq = item.IndexOf('=');

@@ -48,19 +48,47 @@ public class CliTests
         var (code, _, stderr) = Diffuse("generate", "--model", TinySd, "--prompt", "A painting of a squirrel eating a burger",
             "--steps", "10", "--width", "64", "--height", "64", "--seed", "0", "--output", output);
         Assert.True(code == 0, stderr);
-        using var fixture = FixtureCase.Load("pipelines/sd_txt2img_pndm_cfg7.5_seed0");
+        AssertMatchesFixturePng(output, "pipelines/sd_txt2img_pndm_cfg7.5_seed0");
+    }
+
+    [Fact]
+    public void ShortSchedulerNameSwapsLikeFromConfig()
+    {
+        // sd_txt2img_dpmpp2m_neg_seed1 is DPMSolverMultistepScheduler.from_config(model config): dpmsolver++, order 2.
+        var dir = Directory.CreateTempSubdirectory("ds-cli-").FullName;
+        var output = Path.Combine(dir, "dpm.png");
+        var (code, _, stderr) = Diffuse("generate", "--model", TinySd, "--prompt", "A painting of a squirrel eating a burger",
+            "--negative-prompt", "blurry, low quality", "--scheduler", "dpm++2m", "--steps", "10", "--width", "64", "--height", "64",
+            "--seed", "1", "--output", output);
+        Assert.True(code == 0, stderr);
+        AssertMatchesFixturePng(output, "pipelines/sd_txt2img_dpmpp2m_neg_seed1");
+    }
+
+    [Fact]
+    public void SchedulersCommandListsShortNamesWithTheirClasses()
+    {
+        var (code, stdout, _) = Diffuse("schedulers");
+        Assert.Equal(0, code);
+        Assert.Contains("dpm++2m-karras", stdout);
+        Assert.Contains("use_karras_sigmas=true", stdout);
+        Assert.Contains("EulerAncestralDiscreteScheduler", stdout);
+    }
+
+    private static void AssertMatchesFixturePng(string png, string fixtureCase)
+    {
+        using var fixture = FixtureCase.Load(fixtureCase);
         var expected = fixture.Tensor("images_uint8");
-        using var image = Image.Load<Rgb24>(output);
+        using var image = Image.Load<Rgb24>(png);
         var worst = 0;
-        for (var y = 0; y < 64; y++)
-            for (var x = 0; x < 64; x++)
+        for (var y = 0; y < image.Height; y++)
+            for (var x = 0; x < image.Width; x++)
             {
                 var p = image[x, y];
                 worst = Math.Max(worst, Math.Abs(p.R - expected[0, y, x, 0].item<byte>()));
                 worst = Math.Max(worst, Math.Abs(p.G - expected[0, y, x, 1].item<byte>()));
                 worst = Math.Max(worst, Math.Abs(p.B - expected[0, y, x, 2].item<byte>()));
             }
-        Assert.True(worst <= 1, $"max pixel difference {worst}");
+        Assert.True(worst <= 1, $"max pixel difference {worst} against {fixtureCase}");
     }
 
     [Theory]

@@ -50,6 +50,18 @@ public class LoadingTests
     }
 
     [Fact]
+    public void ValuesSetInCodeReadLikeParsedOnes()
+    {
+        var config = new ModelConfig();
+        config["solver_order"] = 2;
+        config["beta_end"] = 0.012f;
+        config["steps"] = System.Text.Json.Nodes.JsonValue.Create(3L);
+        Assert.Equal(2, config.GetInt("solver_order", 0));
+        Assert.Equal(0.012, config.GetDouble("beta_end", 0), 6);
+        Assert.Equal(3, config.GetInt("steps", 0));
+    }
+
+    [Fact]
     public void MalformedJsonNamesTheFile()
     {
         var path = Path.GetTempFileName();

@@ -178,7 +178,9 @@ public sealed partial class ModelConfig
     {
         if (v is JsonValue jv)
         {
-            if (jv.TryGetValue<double>(out var d)) return d;
+            // Values built in code hold their CLR type (int, long, ...); parsed ones are JsonElements.
+            if (jv.GetValueKind() == JsonValueKind.Number)
+                return double.Parse(jv.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
             // Non-finite floats are written as strings by our fixtures and as bare tokens by Python's json.
             if (jv.TryGetValue<string>(out var s))
             {
