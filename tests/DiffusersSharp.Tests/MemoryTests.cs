@@ -4,9 +4,15 @@ using DiffusersSharp.Tests.Support;
 namespace DiffusersSharp.Tests;
 
 /// <summary>Native memory stays flat over many generations in one process.</summary>
+[CollectionDefinition(nameof(MemoryTests), DisableParallelization = true)]
+public class MemoryTestsCollection;
+
+/// <summary>Runs alone: other tests' allocations in the same process would move the resident size.</summary>
 [Collection(nameof(MemoryTests))]
 public class MemoryTests
 {
+    private static long LiveTensors() => TorchSharp.DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+
     private static long ResidentBytes()
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
@@ -24,11 +30,13 @@ public class MemoryTests
         for (var i = 0; i < 3; i++) pipeline.Generate(input).Dispose();
         GC.Collect();
         var before = ResidentBytes();
+        var tensorsBefore = LiveTensors();
         for (var i = 0; i < 20; i++)
         {
             using var output = pipeline.Generate(input with { Seed = i });
             Assert.NotNull(output.Images);
         }
+        Assert.Equal(tensorsBefore, LiveTensors());
         GC.Collect();
         var growth = ResidentBytes() - before;
         // One generation's tensors (latents, activations, images) total about 2 MB here; a leak of any of them
