@@ -73,7 +73,7 @@ public class SchedulerParityTests
         using var generator = loop["generator"] is JsonValue g ? new Generator((ulong)SeedOf(g.GetValue<string>()), CPU) : null;
         var expected = fixture.Tensor("loop_prev_sample");
         using var scope = NewDisposeScope();
-        var sample = fixture.Tensor("loop_noise0") * loop["init_noise_sigma"]!.GetValue<double>();
+        var sample = fixture.Tensor("loop_noise0") * (loop["init_noise_sigma"]?.GetValue<double>() ?? 1.0);
         var steps = (int)scheduler.Timesteps.shape[0];
         for (var i = 0; i < steps; i++)
         {

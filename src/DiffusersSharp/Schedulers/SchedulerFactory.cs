@@ -9,6 +9,11 @@ public static class SchedulerFactory
         new Dictionary<string, Func<ModelConfig, SchedulerMixin>>(StringComparer.Ordinal)
         {
             ["DDIMScheduler"] = c => new DDIMScheduler(c),
+            ["DDPMScheduler"] = c => new DDPMScheduler(c),
+            ["EDMDPMSolverMultistepScheduler"] = c => new EDMDPMSolverMultistepScheduler(c),
+            ["EDMEulerScheduler"] = c => new EDMEulerScheduler(c),
+            ["FlowMatchEulerDiscreteScheduler"] = c => new FlowMatchEulerDiscreteScheduler(c),
+            ["FlowMatchHeunDiscreteScheduler"] = c => new FlowMatchHeunDiscreteScheduler(c),
             ["DPMSolverMultistepScheduler"] = c => new DPMSolverMultistepScheduler(c),
             ["EulerAncestralDiscreteScheduler"] = c => new EulerAncestralDiscreteScheduler(c),
             ["EulerDiscreteScheduler"] = c => new EulerDiscreteScheduler(c),

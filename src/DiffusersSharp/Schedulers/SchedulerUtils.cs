@@ -54,9 +54,10 @@ internal static class SchedulerUtils
     /// <summary>
     /// <c>torch.linspace(start, end, n, dtype=torch.float32)</c> as the reference torch computes it on the CPU: a float32
     /// step, values counted from <c>start</c> for the first half and from <c>end</c> for the second, in blocks of 8
-    /// lanes (AVX2), each lane <c>base + j * step</c> with fused multiply-adds, and the last <c>n mod 16</c> values one by
-    /// one. libtorch's own linspace differs from this in the last bit for some values (other block width, no
-    /// contraction), which would drift ᾱ's cumulative product by a few ulps over 1000 steps.
+    /// lanes (AVX2) whose base <c>start + step * idx</c> is one fused multiply-add and whose lanes are
+    /// <c>base + j * step</c> (two roundings), and the last <c>n mod 16</c> values one by one (fused). libtorch's own
+    /// linspace differs from this in the last bit for some values, which would drift ᾱ's cumulative product by a few
+    /// ulps over 1000 steps and move Karras sigmas.
     /// </summary>
     public static float[] TorchLinspace(double start, double end, int n)
     {
@@ -77,7 +78,31 @@ internal static class SchedulerUtils
         for (; i < vectorized; i += lanes)
         {
             var b = Value(i);
-            for (var j = 0; j < lanes; j++) result[i + j] = MathF.FusedMultiplyAdd(j, step, b);
+            for (var j = 0; j < lanes; j++) result[i + j] = b + j * step;
+        }
+        for (; i < n; i++) result[i] = Value(i);
+        return result;
+    }
+
+    /// <summary>The float64 <c>torch.linspace</c>, as <see cref="TorchLinspace"/> computes it with 4-lane (AVX2) blocks.</summary>
+    public static double[] TorchLinspace64(double start, double end, int n)
+    {
+        const int lanes = 4;
+        var result = new double[n];
+        if (n == 1)
+        {
+            result[0] = start;
+            return result;
+        }
+        var step = (end - start) / (n - 1);
+        var halfway = n / 2;
+        double Value(long idx) => idx < halfway ? Math.FusedMultiplyAdd(step, idx, start) : Math.FusedMultiplyAdd(-step, n - idx - 1, end);
+        var vectorized = n / (2 * lanes) * (2 * lanes);
+        var i = 0;
+        for (; i < vectorized; i += lanes)
+        {
+            var b = Value(i);
+            for (var j = 0; j < lanes; j++) result[i + j] = b + j * step;
         }
         for (; i < n; i++) result[i] = Value(i);
         return result;
@@ -160,6 +185,9 @@ internal static class SchedulerUtils
         if (zeroSnrFloor) alphasCumprod[^1] = MathF.Pow(2, -24);
         return alphasCumprod;
     }
+
+    /// <summary><c>1 - x</c> on a tensor as torch's <c>rsub</c> computes it (one rounding).</summary>
+    public static Tensor OneMinus(Tensor x) => x.neg().add_(1);
 
     /// <summary><c>((1 - ᾱ) / ᾱ) ** 0.5</c> in float32: the Karras sigma of each training timestep (ascending).</summary>
     public static float[] SigmasFromAlphasCumprod(float[] alphasCumprod) =>
