@@ -32,9 +32,6 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     private readonly string _finalSigmasType;
     private readonly bool _lowerOrderFinal;
     private readonly bool _eulerAtFinal;
-    private readonly bool _useKarrasSigmas;
-    private readonly bool _useExponentialSigmas;
-    private readonly bool _useBetaSigmas;
     private readonly bool _useLuLambdas;
     private readonly bool _useFlowSigmas;
     private readonly bool _learnedVariance;
@@ -48,11 +45,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     public DPMSolverMultistepScheduler(ModelConfig? config = null) : base(config ?? new ModelConfig(), Defaults)
     {
         RequireBetaSchedule();
-        _useKarrasSigmas = Config.GetBool("use_karras_sigmas", false);
-        _useExponentialSigmas = Config.GetBool("use_exponential_sigmas", false);
-        _useBetaSigmas = Config.GetBool("use_beta_sigmas", false);
-        if (new[] { _useKarrasSigmas, _useExponentialSigmas, _useBetaSigmas }.Count(b => b) > 1)
-            throw new ArgumentException("Only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be used.");
+        RequireOneSigmaSchedule(Config);
         _useLuLambdas = Config.GetBool("use_lu_lambdas", false);
         _useFlowSigmas = Config.GetBool("use_flow_sigmas", false);
 
@@ -113,15 +106,11 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         var roundTimesteps = Config.GetString("beta_schedule", "linear") != "squaredcos_cap_v2";
 
         double[] sigmas;
-        if (_useKarrasSigmas || _useExponentialSigmas || _useBetaSigmas)
+        if (ConvertedSigmas(Config, NumPyCompat.Reverse(trainSigmas), n) is { } converted)
         {
-            var descending = NumPyCompat.Reverse(trainSigmas);
-            var (sigmaMin, sigmaMax) = SigmaRange(Config, descending);
-            sigmas = _useKarrasSigmas ? KarrasSigmas(sigmaMin, sigmaMax, n)
-                : _useExponentialSigmas ? ExponentialSigmas(sigmaMin, sigmaMax, n)
-                : BetaSigmas(sigmaMin, sigmaMax, n);
+            sigmas = converted;
             timesteps = sigmas.Select(s => SigmaToT(s, logSigmas)).ToArray();
-            if (_useKarrasSigmas && roundTimesteps) timesteps = NumPyCompat.Round(timesteps);
+            if (Config.GetBool("use_karras_sigmas", false) && roundTimesteps) timesteps = NumPyCompat.Round(timesteps);
         }
         else if (_useLuLambdas)
         {

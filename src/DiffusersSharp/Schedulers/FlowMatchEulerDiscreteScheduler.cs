@@ -21,20 +21,13 @@ public sealed class FlowMatchEulerDiscreteScheduler : SchedulerMixin, IFlowMatch
     private readonly int _numTrainTimesteps;
     private readonly bool _useDynamicShifting;
     private readonly string _timeShiftType;
-    private readonly bool _useKarrasSigmas;
-    private readonly bool _useExponentialSigmas;
-    private readonly bool _useBetaSigmas;
     private readonly bool _stochasticSampling;
     private readonly float _sigmaMin;
     private readonly float _sigmaMax;
 
     public FlowMatchEulerDiscreteScheduler(ModelConfig? config = null) : base(config ?? new ModelConfig(), Defaults)
     {
-        _useKarrasSigmas = Config.GetBool("use_karras_sigmas", false);
-        _useExponentialSigmas = Config.GetBool("use_exponential_sigmas", false);
-        _useBetaSigmas = Config.GetBool("use_beta_sigmas", false);
-        if (new[] { _useKarrasSigmas, _useExponentialSigmas, _useBetaSigmas }.Count(b => b) > 1)
-            throw new ArgumentException("Only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be used.");
+        RequireOneSigmaSchedule(Config);
         _timeShiftType = RequireOneOf("time_shift_type", "exponential", "linear");
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _useDynamicShifting = Config.GetBool("use_dynamic_shifting", false);
@@ -79,13 +72,7 @@ public sealed class FlowMatchEulerDiscreteScheduler : SchedulerMixin, IFlowMatch
             var scaleFactor = (1 - sigmas[^1]) / (1 - shiftTerminal);
             sigmas = sigmas.Select(s => 1 - (1 - s) / scaleFactor).ToArray();
         }
-        if (_useKarrasSigmas || _useExponentialSigmas || _useBetaSigmas)
-        {
-            var (sigmaMin, sigmaMax) = SigmaRange(Config, sigmas);
-            sigmas = _useKarrasSigmas ? KarrasSigmas(sigmaMin, sigmaMax, n)
-                : _useExponentialSigmas ? ExponentialSigmas(sigmaMin, sigmaMax, n)
-                : BetaSigmas(sigmaMin, sigmaMax, n);
-        }
+        sigmas = ConvertedSigmas(Config, sigmas, n) ?? sigmas;
 
         var sigmas32 = NumPyCompat.ToFloat32(sigmas);
         float terminal = 0;

@@ -108,13 +108,6 @@ internal static class SchedulerUtils
         return result;
     }
 
-    /// <summary><c>torch.exp</c> of a float32 vector.</summary>
-    public static float[] TorchExp(float[] x)
-    {
-        using var scope = NewDisposeScope();
-        return tensor(x).exp().data<float>().ToArray();
-    }
-
     /// <summary>
     /// diffusers' <c>betas_for_alpha_bar</c>: betas that discretise a cumulative alpha function, computed in Python
     /// floats (float64, libm) and stored as float32.
@@ -213,6 +206,62 @@ internal static class SchedulerUtils
         NumPyCompat.Round(NumPyCompat.Arange(start, 0, -((double)trainSteps / n))).Select(t => t - 1).ToArray();
 
     // ---- Sigma schedules (NumPy float64). ----
+
+    /// <summary>
+    /// The float32 timesteps of the k-diffusion-style schedulers (Euler, LMS, Heun, KDPM2): descending, for
+    /// "linspace", "leading" (+ steps_offset) or "trailing" spacing.
+    /// </summary>
+    public static float[] FloatTimesteps(string spacing, int trainSteps, int n, int stepsOffset) => NumPyCompat.ToFloat32(spacing switch
+    {
+        "linspace" => NumPyCompat.Reverse(LinspaceSpacing(trainSteps - 1, n)),
+        "leading" => NumPyCompat.Reverse(LeadingSpacing(trainSteps, n, stepsOffset)),
+        _ => TrailingSpacing(trainSteps, trainSteps, n),
+    });
+
+    /// <summary><c>np.interp(timesteps, arange(N), train_sigmas)</c>: the sigma at each (fractional) timestep.</summary>
+    public static double[] InterpolateSigmas(float[] timesteps, float[] trainSigmas) =>
+        NumPyCompat.Interp(NumPyCompat.ToFloat64(timesteps), NumPyCompat.Indices(trainSigmas.Length), NumPyCompat.ToFloat64(trainSigmas));
+
+    /// <summary>
+    /// The schedule chosen by <c>use_karras_sigmas</c>, <c>use_exponential_sigmas</c> or <c>use_beta_sigmas</c> over the
+    /// range of <paramref name="sigmas"/> (descending), or null when none is set.
+    /// </summary>
+    public static double[]? ConvertedSigmas(ModelConfig config, double[] sigmas, int n)
+    {
+        var (sigmaMin, sigmaMax) = SigmaRange(config, sigmas);
+        if (config.GetBool("use_karras_sigmas", false)) return KarrasSigmas(sigmaMin, sigmaMax, n);
+        if (config.GetBool("use_exponential_sigmas", false)) return ExponentialSigmas(sigmaMin, sigmaMax, n);
+        if (config.GetBool("use_beta_sigmas", false)) return BetaSigmas(sigmaMin, sigmaMax, n);
+        return null;
+    }
+
+    /// <summary>Refuses more than one of use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas, as diffusers does.</summary>
+    public static void RequireOneSigmaSchedule(ModelConfig config)
+    {
+        if (new[] { "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas" }.Count(k => config.GetBool(k, false)) > 1)
+            throw new ArgumentException("Only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be used.");
+    }
+
+    /// <summary>
+    /// diffusers' <c>_sigma_to_t</c> where it runs on torch tensors (KDPM2's interpolated sigmas): the same interpolation,
+    /// but every step in float32 torch arithmetic, including the final <c>(1 − w)·low + w·high</c>.
+    /// </summary>
+    public static float SigmaToTFloat32(float sigma, float[] logSigmas)
+    {
+        var logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
+        var lowIdx = 0;
+        for (var i = 0; i < logSigmas.Length; i++)
+            if (logSigma - logSigmas[i] >= 0) lowIdx = i;
+        lowIdx = Math.Min(lowIdx, logSigmas.Length - 2);
+        var low = logSigmas[lowIdx];
+        var high = logSigmas[lowIdx + 1];
+        var w = (low - logSigma) / (low - high);
+        if (!float.IsNaN(w)) w = Math.Clamp(w, 0f, 1f);
+        return (1 - w) * lowIdx + w * (lowIdx + 1);
+    }
+
+    /// <summary>torch's <c>cat([x[:1], x[1:].repeat_interleave(2), x[-1:]])</c>: every entry but the first twice, the last once more.</summary>
+    public static T[] Interleave2<T>(T[] x) => x[..1].Concat(x[1..].SelectMany(v => new[] { v, v })).Concat(x[^1..]).ToArray();
 
     /// <summary>Karras et al. (2022) noise schedule: <c>(max^(1/ρ) + ramp (min^(1/ρ) − max^(1/ρ)))^ρ</c>.</summary>
     public static double[] KarrasSigmas(double sigmaMin, double sigmaMax, int n, double rho = 7.0)
