@@ -22,6 +22,7 @@ public static class SchedulerFactory
             ["EulerAncestralDiscreteScheduler"] = c => new EulerAncestralDiscreteScheduler(c),
             ["EulerDiscreteScheduler"] = c => new EulerDiscreteScheduler(c),
             ["PNDMScheduler"] = c => new PNDMScheduler(c),
+            ["UniPCMultistepScheduler"] = c => new UniPCMultistepScheduler(c),
         };
 
     /// <summary>The diffusers class names this port implements.</summary>
