@@ -7,19 +7,22 @@ namespace DiffusersSharp.Schedulers;
 /// </summary>
 internal static class NumPyCompat
 {
-    /// <summary><c>np.linspace(start, stop, num)</c> in float64: <c>start + i * step</c>, the last value set to <c>stop</c>.</summary>
-    public static double[] Linspace(double start, double stop, int num)
+    /// <summary>
+    /// <c>np.linspace(start, stop, num, endpoint)</c> in float64: <c>start + i * step</c>, the last value set to
+    /// <c>stop</c> when it is an endpoint.
+    /// </summary>
+    public static double[] Linspace(double start, double stop, int num, bool endpoint = true)
     {
         if (num < 0) throw new ArgumentOutOfRangeException(nameof(num), num, "Number of samples must be non-negative.");
         var y = new double[num];
-        var div = num - 1;
+        var div = endpoint ? num - 1 : num;
         var delta = stop - start;
         if (div > 0)
         {
             var step = delta / div;
             for (var i = 0; i < num; i++)
                 y[i] = step == 0 ? i / (double)div * delta + start : i * step + start;
-            y[num - 1] = stop;
+            if (endpoint) y[num - 1] = stop;
         }
         else
         {

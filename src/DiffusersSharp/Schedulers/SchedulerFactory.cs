@@ -17,11 +17,13 @@ public static class SchedulerFactory
             ["HeunDiscreteScheduler"] = c => new HeunDiscreteScheduler(c),
             ["KDPM2AncestralDiscreteScheduler"] = c => new KDPM2AncestralDiscreteScheduler(c),
             ["KDPM2DiscreteScheduler"] = c => new KDPM2DiscreteScheduler(c),
+            ["LCMScheduler"] = c => new LCMScheduler(c),
             ["LMSDiscreteScheduler"] = c => new LMSDiscreteScheduler(c),
             ["DPMSolverMultistepScheduler"] = c => new DPMSolverMultistepScheduler(c),
             ["EulerAncestralDiscreteScheduler"] = c => new EulerAncestralDiscreteScheduler(c),
             ["EulerDiscreteScheduler"] = c => new EulerDiscreteScheduler(c),
             ["PNDMScheduler"] = c => new PNDMScheduler(c),
+            ["TCDScheduler"] = c => new TCDScheduler(c),
             ["UniPCMultistepScheduler"] = c => new UniPCMultistepScheduler(c),
         };
 
