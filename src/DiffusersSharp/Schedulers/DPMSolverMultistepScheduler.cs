@@ -32,9 +32,6 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     private readonly string _finalSigmasType;
     private readonly bool _lowerOrderFinal;
     private readonly bool _eulerAtFinal;
-    private readonly bool _useKarrasSigmas;
-    private readonly bool _useExponentialSigmas;
-    private readonly bool _useBetaSigmas;
     private readonly bool _useLuLambdas;
     private readonly bool _useFlowSigmas;
     private readonly bool _learnedVariance;
@@ -48,11 +45,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     public DPMSolverMultistepScheduler(ModelConfig? config = null) : base(config ?? new ModelConfig(), Defaults)
     {
         RequireBetaSchedule();
-        _useKarrasSigmas = Config.GetBool("use_karras_sigmas", false);
-        _useExponentialSigmas = Config.GetBool("use_exponential_sigmas", false);
-        _useBetaSigmas = Config.GetBool("use_beta_sigmas", false);
-        if (new[] { _useKarrasSigmas, _useExponentialSigmas, _useBetaSigmas }.Count(b => b) > 1)
-            throw new ArgumentException("Only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be used.");
+        RequireOneSigmaSchedule(Config);
         _useLuLambdas = Config.GetBool("use_lu_lambdas", false);
         _useFlowSigmas = Config.GetBool("use_flow_sigmas", false);
 
@@ -113,15 +106,11 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         var roundTimesteps = Config.GetString("beta_schedule", "linear") != "squaredcos_cap_v2";
 
         double[] sigmas;
-        if (_useKarrasSigmas || _useExponentialSigmas || _useBetaSigmas)
+        if (ConvertedSigmas(Config, NumPyCompat.Reverse(trainSigmas), n) is { } converted)
         {
-            var descending = NumPyCompat.Reverse(trainSigmas);
-            var (sigmaMin, sigmaMax) = SigmaRange(Config, descending);
-            sigmas = _useKarrasSigmas ? KarrasSigmas(sigmaMin, sigmaMax, n)
-                : _useExponentialSigmas ? ExponentialSigmas(sigmaMin, sigmaMax, n)
-                : BetaSigmas(sigmaMin, sigmaMax, n);
+            sigmas = converted;
             timesteps = sigmas.Select(s => SigmaToT(s, logSigmas)).ToArray();
-            if (_useKarrasSigmas && roundTimesteps) timesteps = NumPyCompat.Round(timesteps);
+            if (Config.GetBool("use_karras_sigmas", false) && roundTimesteps) timesteps = NumPyCompat.Round(timesteps);
         }
         else if (_useLuLambdas)
         {
@@ -175,11 +164,13 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
 
         Tensor prevSample;
         if (_solverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal)
-            prevSample = FirstOrderUpdate(converted, sample32, noise, index);
+            prevSample = DPMSolverUpdates.FirstOrder(_algorithmType, Point(index + 1), Point(index), converted, sample32, noise);
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
-            prevSample = SecondOrderUpdate(sample32, noise, index);
+            prevSample = DPMSolverUpdates.SecondOrder(_algorithmType, _solverType == "midpoint", Point(index + 1), Point(index), Point(index - 1),
+                _modelOutputs[^1]!, _modelOutputs[^2]!, sample32, noise);
         else
-            prevSample = ThirdOrderUpdate(sample32, noise, index);
+            prevSample = DPMSolverUpdates.ThirdOrder(_algorithmType, Point(index + 1), Point(index), Point(index - 1), Point(index - 2),
+                _modelOutputs[^1]!, _modelOutputs[^2]!, _modelOutputs[^3]!, sample32, noise);
 
         if (_lowerOrderNums < _solverOrder) _lowerOrderNums++;
         StepIndex = index + 1;
@@ -222,127 +213,15 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     private (float Alpha, float Sigma) AlphaSigma(float sigma)
     {
         if (_useFlowSigmas) return (1 - sigma, sigma);
+        // Python's `1 / x` on a tensor is reciprocal(x) * 1: one rounding, as here.
         var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
         return (alpha, sigma * alpha);
     }
 
-    /// <summary>α, σ and λ = log α − log σ at a step index.</summary>
-    private (float Alpha, float Sigma, float Lambda) Point(int index)
+    private DpmPoint Point(int index)
     {
         var (alpha, sigma) = AlphaSigma(SigmaValues[index]);
-        return (alpha, sigma, MathF.Log(alpha) - MathF.Log(sigma));
-    }
-
-    /// <summary>One step of DPM-Solver(++) first order (equivalent to DDIM).</summary>
-    private Tensor FirstOrderUpdate(Tensor modelOutput, Tensor sample, Tensor? noise, int index)
-    {
-        var (alphaT, sigmaT, lambdaT) = Point(index + 1);
-        var (alphaS, sigmaS, lambdaS) = Point(index);
-        var h = lambdaT - lambdaS;
-        return _algorithmType switch
-        {
-            "dpmsolver++" => sample * (sigmaT / sigmaS) - modelOutput * (alphaT * (MathF.Exp(-h) - 1)),
-            "dpmsolver" => sample * (alphaT / alphaS) - modelOutput * (sigmaT * (MathF.Exp(h) - 1)),
-            "sde-dpmsolver++" => sample * (sigmaT / sigmaS * MathF.Exp(-h))
-                                 + modelOutput * (alphaT * (1 - MathF.Exp(-2 * h)))
-                                 + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h))),
-            _ => sample * (alphaT / alphaS)
-                 - modelOutput * (2 * (sigmaT * (MathF.Exp(h) - 1)))
-                 + noise! * (sigmaT * MathF.Sqrt(MathF.Exp(2 * h) - 1)),
-        };
-    }
-
-    /// <summary>One step of the second-order multistep DPM-Solver(++).</summary>
-    private Tensor SecondOrderUpdate(Tensor sample, Tensor? noise, int index)
-    {
-        var (alphaT, sigmaT, lambdaT) = Point(index + 1);
-        var (alphaS0, sigmaS0, lambdaS0) = Point(index);
-        var (_, _, lambdaS1) = Point(index - 1);
-        var m0 = _modelOutputs[^1]!;
-        var m1 = _modelOutputs[^2]!;
-        var h = lambdaT - lambdaS0;
-        var h0 = lambdaS0 - lambdaS1;
-        var r0 = h0 / h;
-        var d0 = m0;
-        var d1 = (m0 - m1) * (1 / r0);
-        var midpoint = _solverType == "midpoint";
-
-        switch (_algorithmType)
-        {
-            case "dpmsolver++":
-            {
-                var c = alphaT * (MathF.Exp(-h) - 1);
-                return midpoint
-                    ? sample * (sigmaT / sigmaS0) - d0 * c - d1 * (0.5f * c)
-                    : sample * (sigmaT / sigmaS0) - d0 * c + d1 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1));
-            }
-            case "dpmsolver":
-            {
-                var c = sigmaT * (MathF.Exp(h) - 1);
-                return midpoint
-                    ? sample * (alphaT / alphaS0) - d0 * c - d1 * (0.5f * c)
-                    : sample * (alphaT / alphaS0) - d0 * c - d1 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1));
-            }
-            case "sde-dpmsolver++":
-            {
-                var c = alphaT * (1 - MathF.Exp(-2 * h));
-                var x = sample * (sigmaT / sigmaS0 * MathF.Exp(-h)) + d0 * c;
-                x = midpoint
-                    ? x + d1 * (0.5f * c)
-                    : x + d1 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1));
-                return x + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h)));
-            }
-            default:
-            {
-                var c = sigmaT * (MathF.Exp(h) - 1);
-                var x = sample * (alphaT / alphaS0) - d0 * (2 * c);
-                x = midpoint
-                    ? x - d1 * c
-                    : x - d1 * (2 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1)));
-                return x + noise! * (sigmaT * MathF.Sqrt(MathF.Exp(2 * h) - 1));
-            }
-        }
-    }
-
-    /// <summary>One step of the third-order multistep DPM-Solver(++).</summary>
-    private Tensor ThirdOrderUpdate(Tensor sample, Tensor? noise, int index)
-    {
-        var (alphaT, sigmaT, lambdaT) = Point(index + 1);
-        var (alphaS0, sigmaS0, lambdaS0) = Point(index);
-        var (_, _, lambdaS1) = Point(index - 1);
-        var (_, _, lambdaS2) = Point(index - 2);
-        var m0 = _modelOutputs[^1]!;
-        var m1 = _modelOutputs[^2]!;
-        var m2 = _modelOutputs[^3]!;
-        var h = lambdaT - lambdaS0;
-        var h0 = lambdaS0 - lambdaS1;
-        var h1 = lambdaS1 - lambdaS2;
-        var r0 = h0 / h;
-        var r1 = h1 / h;
-        var d0 = m0;
-        var d10 = (m0 - m1) * (1 / r0);
-        var d11 = (m1 - m2) * (1 / r1);
-        var d1 = d10 + (d10 - d11) * (r0 / (r0 + r1));
-        var d2 = (d10 - d11) * (1 / (r0 + r1));
-
-        return _algorithmType switch
-        {
-            "dpmsolver++" => sample * (sigmaT / sigmaS0)
-                             - d0 * (alphaT * (MathF.Exp(-h) - 1))
-                             + d1 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1))
-                             - d2 * (alphaT * ((MathF.Exp(-h) - 1 + h) / (h * h) - 0.5f)),
-            "dpmsolver" => sample * (alphaT / alphaS0)
-                           - d0 * (sigmaT * (MathF.Exp(h) - 1))
-                           - d1 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1))
-                           - d2 * (sigmaT * ((MathF.Exp(h) - 1 - h) / (h * h) - 0.5f)),
-            "sde-dpmsolver++" => sample * (sigmaT / sigmaS0 * MathF.Exp(-h))
-                                 + d0 * (alphaT * (1 - MathF.Exp(-2 * h)))
-                                 + d1 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1))
-                                 + d2 * (alphaT * ((1 - MathF.Exp(-2 * h) - 2 * h) / ((2 * h) * (2 * h)) - 0.5f))
-                                 + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h))),
-            // diffusers has no third-order SDE-DPM-Solver: its step fails there.
-            _ => throw new NotSupportedException("DPMSolverMultistepScheduler has no third-order update for algorithm_type \"sde-dpmsolver\" (diffusers fails here too); use solver_order 2."),
-        };
+        return DpmPoint.Of(alpha, sigma);
     }
 
     public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)

@@ -46,17 +46,8 @@ public sealed class EulerAncestralDiscreteScheduler : SchedulerMixin
         ValidateInferenceSteps(numInferenceSteps);
         var n = numInferenceSteps;
         NumInferenceSteps = n;
-        var N = _numTrainTimesteps;
-        var timesteps = NumPyCompat.ToFloat32(_timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.Reverse(LinspaceSpacing(N - 1, n)),
-            "leading" => NumPyCompat.Reverse(LeadingSpacing(N, n, _stepsOffset)),
-            _ => TrailingSpacing(N, N, n),
-        });
-
-        var trainSigmas = NumPyCompat.ToFloat64(SigmasFromAlphasCumprod(_alphasCumprod));
-        var sigmas = NumPyCompat.Interp(NumPyCompat.ToFloat64(timesteps), NumPyCompat.Indices(trainSigmas.Length), trainSigmas);
-        SetSigmas(NumPyCompat.ToFloat32(sigmas.Append(0.0).ToArray()));
+        var timesteps = FloatTimesteps(_timestepSpacing, _numTrainTimesteps, n, _stepsOffset);
+        SetSigmas(NumPyCompat.ToFloat32(InterpolateSigmas(timesteps, SigmasFromAlphasCumprod(_alphasCumprod)).Append(0.0).ToArray()));
         SetTimestepsTensor(tensor(timesteps, ScalarType.Float32, device));
         StepIndex = null;
         BeginIndex = null;

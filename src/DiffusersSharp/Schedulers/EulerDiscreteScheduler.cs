@@ -25,9 +25,6 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
     private readonly string _timestepSpacing;
     private readonly int _stepsOffset;
     private readonly string _finalSigmasType;
-    private readonly bool _useKarrasSigmas;
-    private readonly bool _useExponentialSigmas;
-    private readonly bool _useBetaSigmas;
     // timestep_type "continuous" with v-prediction: the model takes 0.25 log σ as its timestep (as in SD x4 upscaler / SVD).
     private readonly bool _continuousTimesteps;
     private readonly float[] _alphasCumprod;
@@ -40,11 +37,7 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         _timestepSpacing = RequireOneOf("timestep_spacing", "linspace", "leading", "trailing");
         var timestepType = RequireOneOf("timestep_type", "discrete", "continuous");
         _finalSigmasType = RequireOneOf("final_sigmas_type", "zero", "sigma_min");
-        _useKarrasSigmas = Config.GetBool("use_karras_sigmas", false);
-        _useExponentialSigmas = Config.GetBool("use_exponential_sigmas", false);
-        _useBetaSigmas = Config.GetBool("use_beta_sigmas", false);
-        if (new[] { _useKarrasSigmas, _useExponentialSigmas, _useBetaSigmas }.Count(b => b) > 1)
-            throw new ArgumentException("Only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be used.");
+        RequireOneSigmaSchedule(Config);
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _stepsOffset = Config.GetInt("steps_offset", 0);
         _continuousTimesteps = timestepType == "continuous" && _predictionType == "v_prediction";
@@ -66,35 +59,19 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         ValidateInferenceSteps(numInferenceSteps);
         var n = numInferenceSteps;
         NumInferenceSteps = n;
-        var N = _numTrainTimesteps;
-
-        var timesteps = _timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.ToFloat64(NumPyCompat.ToFloat32(NumPyCompat.Reverse(LinspaceSpacing(N - 1, n)))),
-            "leading" => NumPyCompat.Reverse(LeadingSpacing(N, n, _stepsOffset)),
-            _ => TrailingSpacing(N, N, n),
-        };
-
+        var timesteps32 = FloatTimesteps(_timestepSpacing, _numTrainTimesteps, n, _stepsOffset);
+        var timesteps = NumPyCompat.ToFloat64(timesteps32);
         var trainSigmas = SigmasFromAlphasCumprod(_alphasCumprod);
         var logSigmas = LogSigmas(trainSigmas);
 
-        double[] sigmas;
-        if (_interpolationType == "linear")
-        {
-            sigmas = NumPyCompat.Interp(timesteps, NumPyCompat.Indices(trainSigmas.Length), NumPyCompat.ToFloat64(trainSigmas));
-        }
-        else
-        {
-            // diffusers builds n + 1 log-linear sigmas here (torch, float32) and still appends the final sigma below.
-            sigmas = NumPyCompat.ToFloat64(TorchExp(TorchLinspace(MathF.Log(trainSigmas[^1]), MathF.Log(trainSigmas[0]), n + 1)));
-        }
+        // diffusers' log_linear builds n + 1 sigmas (torch, float32) and still appends the final sigma below.
+        var sigmas = _interpolationType == "linear"
+            ? InterpolateSigmas(timesteps32, trainSigmas)
+            : NumPyCompat.ToFloat64(TorchCpuMath.ExpVector(TorchLinspace(MathF.Log(trainSigmas[^1]), MathF.Log(trainSigmas[0]), n + 1)));
 
-        if (_useKarrasSigmas || _useExponentialSigmas || _useBetaSigmas)
+        if (ConvertedSigmas(Config, sigmas, n) is { } converted)
         {
-            var (sigmaMin, sigmaMax) = SigmaRange(Config, sigmas);
-            sigmas = _useKarrasSigmas ? KarrasSigmas(sigmaMin, sigmaMax, n)
-                : _useExponentialSigmas ? ExponentialSigmas(sigmaMin, sigmaMax, n)
-                : BetaSigmas(sigmaMin, sigmaMax, n);
+            sigmas = converted;
             timesteps = sigmas.Select(s => SigmaToT(s, logSigmas)).ToArray();
         }
 

@@ -7,19 +7,22 @@ namespace DiffusersSharp.Schedulers;
 /// </summary>
 internal static class NumPyCompat
 {
-    /// <summary><c>np.linspace(start, stop, num)</c> in float64: <c>start + i * step</c>, the last value set to <c>stop</c>.</summary>
-    public static double[] Linspace(double start, double stop, int num)
+    /// <summary>
+    /// <c>np.linspace(start, stop, num, endpoint)</c> in float64: <c>start + i * step</c>, the last value set to
+    /// <c>stop</c> when it is an endpoint.
+    /// </summary>
+    public static double[] Linspace(double start, double stop, int num, bool endpoint = true)
     {
         if (num < 0) throw new ArgumentOutOfRangeException(nameof(num), num, "Number of samples must be non-negative.");
         var y = new double[num];
-        var div = num - 1;
+        var div = endpoint ? num - 1 : num;
         var delta = stop - start;
         if (div > 0)
         {
             var step = delta / div;
             for (var i = 0; i < num; i++)
                 y[i] = step == 0 ? i / (double)div * delta + start : i * step + start;
-            y[num - 1] = stop;
+            if (endpoint) y[num - 1] = stop;
         }
         else
         {
@@ -82,6 +85,48 @@ internal static class NumPyCompat
             result[i] = r;
         }
         return result;
+    }
+
+    /// <summary>
+    /// <c>np.log</c> of a float32 value as NumPy's x86 SIMD loop computes it (<c>simd_log_FLOAT</c>): the exponent and a
+    /// mantissa in [√½, √2) by bit manipulation, then <c>e·ln2 + P(m−1)/Q(m−1)</c> with two degree-5 polynomials in
+    /// fused multiply-adds. It differs from a correctly rounded log in the last bit for some inputs, which moves
+    /// interpolated timesteps by an ulp.
+    /// </summary>
+    public static float Log(float x)
+    {
+        if (float.IsNaN(x) || x < 0) return float.NaN;
+        if (x == 0) return float.NegativeInfinity;
+        if (float.IsPositiveInfinity(x)) return x;
+        float exponent;
+        if (x < 1.17549435e-38f)
+        {
+            // Denormals are scaled by 2^100 first.
+            x *= BitConverter.Int32BitsToSingle(0x71800000);
+            exponent = (BitConverter.SingleToInt32Bits(x) >>> 23) - 126 - 100;
+        }
+        else
+        {
+            exponent = (BitConverter.SingleToInt32Bits(x) >>> 23) - 126;
+        }
+        var m = BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(x) & 0x7FFFFF) | (126 << 23));
+        if (m <= 0.707106781186547524400844362104849039f)
+        {
+            m += m;
+            exponent -= 1;
+        }
+        var y = m - 1;
+        var num = MathF.FusedMultiplyAdd(2.589979117907922693523e-02f, y, 3.808837741388407920751e-01f);
+        num = MathF.FusedMultiplyAdd(num, y, 1.480000633576506585156e+00f);
+        num = MathF.FusedMultiplyAdd(num, y, 2.112677543073053063722e+00f);
+        num = MathF.FusedMultiplyAdd(num, y, 9.999999999999998702752e-01f);
+        num = MathF.FusedMultiplyAdd(num, y, 0f);
+        var den = MathF.FusedMultiplyAdd(5.875095403124574342950e-03f, y, 1.546476374983906719538e-01f);
+        den = MathF.FusedMultiplyAdd(den, y, 9.864942958519418960339e-01f);
+        den = MathF.FusedMultiplyAdd(den, y, 2.453006071784736363091e+00f);
+        den = MathF.FusedMultiplyAdd(den, y, 2.612677543073109236779e+00f);
+        den = MathF.FusedMultiplyAdd(den, y, 1f);
+        return MathF.FusedMultiplyAdd(exponent, 0.693147180559945309417232121458176568f, num / den);
     }
 
     /// <summary><c>np.arange(n)</c> as float64.</summary>

@@ -9,10 +9,22 @@ public static class SchedulerFactory
         new Dictionary<string, Func<ModelConfig, SchedulerMixin>>(StringComparer.Ordinal)
         {
             ["DDIMScheduler"] = c => new DDIMScheduler(c),
+            ["DDPMScheduler"] = c => new DDPMScheduler(c),
+            ["EDMDPMSolverMultistepScheduler"] = c => new EDMDPMSolverMultistepScheduler(c),
+            ["EDMEulerScheduler"] = c => new EDMEulerScheduler(c),
+            ["FlowMatchEulerDiscreteScheduler"] = c => new FlowMatchEulerDiscreteScheduler(c),
+            ["FlowMatchHeunDiscreteScheduler"] = c => new FlowMatchHeunDiscreteScheduler(c),
+            ["HeunDiscreteScheduler"] = c => new HeunDiscreteScheduler(c),
+            ["KDPM2AncestralDiscreteScheduler"] = c => new KDPM2AncestralDiscreteScheduler(c),
+            ["KDPM2DiscreteScheduler"] = c => new KDPM2DiscreteScheduler(c),
+            ["LCMScheduler"] = c => new LCMScheduler(c),
+            ["LMSDiscreteScheduler"] = c => new LMSDiscreteScheduler(c),
             ["DPMSolverMultistepScheduler"] = c => new DPMSolverMultistepScheduler(c),
             ["EulerAncestralDiscreteScheduler"] = c => new EulerAncestralDiscreteScheduler(c),
             ["EulerDiscreteScheduler"] = c => new EulerDiscreteScheduler(c),
             ["PNDMScheduler"] = c => new PNDMScheduler(c),
+            ["TCDScheduler"] = c => new TCDScheduler(c),
+            ["UniPCMultistepScheduler"] = c => new UniPCMultistepScheduler(c),
         };
 
     /// <summary>The diffusers class names this port implements.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusersSharp.Loading;
 using static TorchSharp.torch;
@@ -119,17 +120,14 @@ public abstract class SchedulerMixin : IDisposable
         return resolved;
     }
 
+    // Defaults are stored as parsed JSON, like values read from a file, so the typed getters treat both alike.
     private static JsonNode? ToNode(object? value) => value switch
     {
         null => null,
         // Non-finite floats are kept as the strings ModelConfig reads and writes back as Python's bare tokens.
         double d when double.IsNegativeInfinity(d) => JsonValue.Create("-Infinity"),
         double d when double.IsPositiveInfinity(d) => JsonValue.Create("Infinity"),
-        double d => JsonValue.Create(d),
-        int i => JsonValue.Create(i),
-        bool b => JsonValue.Create(b),
-        string s => JsonValue.Create(s),
-        int[] a => new JsonArray(a.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray()),
+        double or int or bool or string or int[] => JsonNode.Parse(JsonSerializer.Serialize(value)),
         _ => throw new ArgumentException($"Unsupported default value type {value.GetType()}."),
     };
 
@@ -143,23 +141,15 @@ public abstract class SchedulerMixin : IDisposable
 
     // ---- Config validation: an option value we do not implement is refused by name at construction. ----
 
+    /// <summary>The value of a string option, refused by name unless it is one of <paramref name="supported"/> (the first is the default).</summary>
     protected string RequireOneOf(string key, params string[] supported)
     {
-        Config.RequireSupported(key, v => v is JsonValue jv && jv.TryGetValue<string>(out var s) && supported.Contains(s),
-            "one of " + string.Join(", ", supported.Select(s => $"\"{s}\"")));
-        return Config.GetString(key, supported[0]);
+        var v = Config[key];
+        if (v is JsonValue jv && jv.TryGetValue<string>(out var s) && supported.Contains(s)) return s;
+        var shown = v is JsonValue sv && sv.TryGetValue<string>(out var raw) ? $"\"{raw}\"" : v?.ToJsonString() ?? "null";
+        throw new NotSupportedException(
+            $"Unsupported config option {key}={shown} for {ClassName}: DiffusersSharp supports one of {string.Join(", ", supported.Select(x => $"\"{x}\""))}.");
     }
-
-    protected string? RequireOneOfOrNull(string key, params string[] supported)
-    {
-        Config.RequireSupported(key, v => v is null || (v is JsonValue jv && jv.TryGetValue<string>(out var s) && supported.Contains(s)),
-            "null or one of " + string.Join(", ", supported.Select(s => $"\"{s}\"")));
-        return Config.GetNullableString(key);
-    }
-
-    /// <summary>Refuses a key whose value differs from the only one we implement.</summary>
-    protected void RequireValue(string key, JsonNode? only, string what) =>
-        Config.RequireSupported(key, v => JsonNode.DeepEquals(v, only), what);
 
     /// <summary>The common beta options: <c>trained_betas</c> or one of the named schedules.</summary>
     protected void RequireBetaSchedule(params string[] extraSchedules)

@@ -54,9 +54,10 @@ internal static class SchedulerUtils
     /// <summary>
     /// <c>torch.linspace(start, end, n, dtype=torch.float32)</c> as the reference torch computes it on the CPU: a float32
     /// step, values counted from <c>start</c> for the first half and from <c>end</c> for the second, in blocks of 8
-    /// lanes (AVX2), each lane <c>base + j * step</c> with fused multiply-adds, and the last <c>n mod 16</c> values one by
-    /// one. libtorch's own linspace differs from this in the last bit for some values (other block width, no
-    /// contraction), which would drift ᾱ's cumulative product by a few ulps over 1000 steps.
+    /// lanes (AVX2) whose base <c>start + step * idx</c> is one fused multiply-add and whose lanes are
+    /// <c>base + j * step</c> (two roundings), and the last <c>n mod 16</c> values one by one (fused). libtorch's own
+    /// linspace differs from this in the last bit for some values, which would drift ᾱ's cumulative product by a few
+    /// ulps over 1000 steps and move Karras sigmas.
     /// </summary>
     public static float[] TorchLinspace(double start, double end, int n)
     {
@@ -77,17 +78,34 @@ internal static class SchedulerUtils
         for (; i < vectorized; i += lanes)
         {
             var b = Value(i);
-            for (var j = 0; j < lanes; j++) result[i + j] = MathF.FusedMultiplyAdd(j, step, b);
+            for (var j = 0; j < lanes; j++) result[i + j] = b + j * step;
         }
         for (; i < n; i++) result[i] = Value(i);
         return result;
     }
 
-    /// <summary><c>torch.exp</c> of a float32 vector.</summary>
-    public static float[] TorchExp(float[] x)
+    /// <summary>The float64 <c>torch.linspace</c>, as <see cref="TorchLinspace"/> computes it with 4-lane (AVX2) blocks.</summary>
+    public static double[] TorchLinspace64(double start, double end, int n)
     {
-        using var scope = NewDisposeScope();
-        return tensor(x).exp().data<float>().ToArray();
+        const int lanes = 4;
+        var result = new double[n];
+        if (n == 1)
+        {
+            result[0] = start;
+            return result;
+        }
+        var step = (end - start) / (n - 1);
+        var halfway = n / 2;
+        double Value(long idx) => idx < halfway ? Math.FusedMultiplyAdd(step, idx, start) : Math.FusedMultiplyAdd(-step, n - idx - 1, end);
+        var vectorized = n / (2 * lanes) * (2 * lanes);
+        var i = 0;
+        for (; i < vectorized; i += lanes)
+        {
+            var b = Value(i);
+            for (var j = 0; j < lanes; j++) result[i + j] = b + j * step;
+        }
+        for (; i < n; i++) result[i] = Value(i);
+        return result;
     }
 
     /// <summary>
@@ -161,6 +179,9 @@ internal static class SchedulerUtils
         return alphasCumprod;
     }
 
+    /// <summary><c>1 - x</c> on a tensor as torch's <c>rsub</c> computes it (one rounding).</summary>
+    public static Tensor OneMinus(Tensor x) => x.neg().add_(1);
+
     /// <summary><c>((1 - ᾱ) / ᾱ) ** 0.5</c> in float32: the Karras sigma of each training timestep (ascending).</summary>
     public static float[] SigmasFromAlphasCumprod(float[] alphasCumprod) =>
         alphasCumprod.Select(a => MathF.Sqrt((1f - a) / a)).ToArray();
@@ -185,6 +206,62 @@ internal static class SchedulerUtils
         NumPyCompat.Round(NumPyCompat.Arange(start, 0, -((double)trainSteps / n))).Select(t => t - 1).ToArray();
 
     // ---- Sigma schedules (NumPy float64). ----
+
+    /// <summary>
+    /// The float32 timesteps of the k-diffusion-style schedulers (Euler, LMS, Heun, KDPM2): descending, for
+    /// "linspace", "leading" (+ steps_offset) or "trailing" spacing.
+    /// </summary>
+    public static float[] FloatTimesteps(string spacing, int trainSteps, int n, int stepsOffset) => NumPyCompat.ToFloat32(spacing switch
+    {
+        "linspace" => NumPyCompat.Reverse(LinspaceSpacing(trainSteps - 1, n)),
+        "leading" => NumPyCompat.Reverse(LeadingSpacing(trainSteps, n, stepsOffset)),
+        _ => TrailingSpacing(trainSteps, trainSteps, n),
+    });
+
+    /// <summary><c>np.interp(timesteps, arange(N), train_sigmas)</c>: the sigma at each (fractional) timestep.</summary>
+    public static double[] InterpolateSigmas(float[] timesteps, float[] trainSigmas) =>
+        NumPyCompat.Interp(NumPyCompat.ToFloat64(timesteps), NumPyCompat.Indices(trainSigmas.Length), NumPyCompat.ToFloat64(trainSigmas));
+
+    /// <summary>
+    /// The schedule chosen by <c>use_karras_sigmas</c>, <c>use_exponential_sigmas</c> or <c>use_beta_sigmas</c> over the
+    /// range of <paramref name="sigmas"/> (descending), or null when none is set.
+    /// </summary>
+    public static double[]? ConvertedSigmas(ModelConfig config, double[] sigmas, int n)
+    {
+        var (sigmaMin, sigmaMax) = SigmaRange(config, sigmas);
+        if (config.GetBool("use_karras_sigmas", false)) return KarrasSigmas(sigmaMin, sigmaMax, n);
+        if (config.GetBool("use_exponential_sigmas", false)) return ExponentialSigmas(sigmaMin, sigmaMax, n);
+        if (config.GetBool("use_beta_sigmas", false)) return BetaSigmas(sigmaMin, sigmaMax, n);
+        return null;
+    }
+
+    /// <summary>Refuses more than one of use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas, as diffusers does.</summary>
+    public static void RequireOneSigmaSchedule(ModelConfig config)
+    {
+        if (new[] { "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas" }.Count(k => config.GetBool(k, false)) > 1)
+            throw new ArgumentException("Only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be used.");
+    }
+
+    /// <summary>
+    /// diffusers' <c>_sigma_to_t</c> where it runs on torch tensors (KDPM2's interpolated sigmas): the same interpolation,
+    /// but every step in float32 torch arithmetic, including the final <c>(1 − w)·low + w·high</c>.
+    /// </summary>
+    public static float SigmaToTFloat32(float sigma, float[] logSigmas)
+    {
+        var logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
+        var lowIdx = 0;
+        for (var i = 0; i < logSigmas.Length; i++)
+            if (logSigma - logSigmas[i] >= 0) lowIdx = i;
+        lowIdx = Math.Min(lowIdx, logSigmas.Length - 2);
+        var low = logSigmas[lowIdx];
+        var high = logSigmas[lowIdx + 1];
+        var w = (low - logSigma) / (low - high);
+        if (!float.IsNaN(w)) w = Math.Clamp(w, 0f, 1f);
+        return (1 - w) * lowIdx + w * (lowIdx + 1);
+    }
+
+    /// <summary>torch's <c>cat([x[:1], x[1:].repeat_interleave(2), x[-1:]])</c>: every entry but the first twice, the last once more.</summary>
+    public static T[] Interleave2<T>(T[] x) => x[..1].Concat(x[1..].SelectMany(v => new[] { v, v })).Concat(x[^1..]).ToArray();
 
     /// <summary>Karras et al. (2022) noise schedule: <c>(max^(1/ρ) + ramp (min^(1/ρ) − max^(1/ρ)))^ρ</c>.</summary>
     public static double[] KarrasSigmas(double sigmaMin, double sigmaMax, int n, double rho = 7.0)
@@ -213,12 +290,13 @@ internal static class SchedulerUtils
 
     /// <summary>
     /// diffusers' <c>_sigma_to_t</c>: the fractional training timestep of a sigma, interpolating linearly in log-sigma
-    /// between the two neighbouring training sigmas. <paramref name="logSigmas"/> is float32 (NumPy log of the float32
-    /// sigmas), and <c>low - high</c> is a float32 subtraction, as in diffusers.
+    /// between the two neighbouring training sigmas. <paramref name="logSigmas"/> is float32, and under NumPy 1.x's
+    /// value-based casting (what the reference ran) every operation with it stays float32: the float64 log-sigma is
+    /// rounded to float32 before the subtractions, and the weight is a float32 division.
     /// </summary>
     public static double SigmaToT(double sigma, float[] logSigmas)
     {
-        var logSigma = Math.Log(Math.Max(sigma, 1e-10));
+        var logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
         // Last index whose log-sigma is <= log_sigma (0 if none), as cumsum(dists >= 0).argmax() finds it.
         var lowIdx = 0;
         for (var i = 0; i < logSigmas.Length; i++)
@@ -227,13 +305,13 @@ internal static class SchedulerUtils
         var highIdx = lowIdx + 1;
         var low = logSigmas[lowIdx];
         var high = logSigmas[highIdx];
-        var w = (low - logSigma) / (double)(low - high);
-        w = Math.Clamp(w, 0, 1);
-        return (1 - w) * lowIdx + w * highIdx;
+        var w = Math.Clamp((low - logSigma) / (low - high), 0f, 1f);
+        // float32 weights times int64 indices promote to float64.
+        return (double)(1 - w) * lowIdx + (double)w * highIdx;
     }
 
     /// <summary>NumPy's float32 <c>np.log</c> of the training sigmas.</summary>
-    public static float[] LogSigmas(float[] sigmas) => sigmas.Select(s => MathF.Log(s)).ToArray();
+    public static float[] LogSigmas(float[] sigmas) => sigmas.Select(NumPyCompat.Log).ToArray();
 
     // ---- Sampling helpers. ----
 

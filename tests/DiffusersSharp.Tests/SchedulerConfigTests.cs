@@ -1,0 +1,137 @@
+using System.Text.Json.Nodes;
+using DiffusersSharp.Loading;
+using DiffusersSharp.Schedulers;
+using DiffusersSharp.Tests.Support;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Tests;
+
+/// <summary>Scheduler configs: save/load, swapping classes the diffusers way, and refusing what we do not implement.</summary>
+public class SchedulerConfigTests
+{
+    private static string TinySdScheduler => FixtureCase.PathOf("models/tiny-sd/scheduler");
+
+    [Fact]
+    public void SaveConfigRoundTripsThroughFromPretrained()
+    {
+        var dir = Directory.CreateTempSubdirectory("ds-sched-").FullName;
+        try
+        {
+            using var original = SchedulerFactory.FromConfig("DPMSolverMultistepScheduler", ModelConfig.Parse("""{"use_karras_sigmas": true}"""));
+            original.SaveConfig(dir);
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "scheduler_config.json"))!
+                .Replace("-Infinity", "\"-Infinity\""))!.AsObject();
+            Assert.Equal("DPMSolverMultistepScheduler", json["_class_name"]!.GetValue<string>());
+            Assert.Equal(SchedulerMixin.DiffusersVersion, json["_diffusers_version"]!.GetValue<string>());
+            Assert.False(json.ContainsKey("_use_default_values"));
+
+            using var loaded = SchedulerFactory.FromPretrained(dir);
+            Assert.IsType<DPMSolverMultistepScheduler>(loaded);
+            Assert.True(loaded.Config.GetBool("use_karras_sigmas", false));
+            Assert.Equal(double.NegativeInfinity, loaded.Config.GetDouble("lambda_min_clipped", 0));
+            foreach (var key in original.Config.Keys.Where(k => !k.StartsWith('_')))
+                Assert.True(JsonNode.DeepEquals(original.Config[key], loaded.Config[key]), key);
+
+            original.SetTimesteps(10);
+            loaded.SetTimesteps(10);
+            TensorAssert.Equal(original.Timesteps, loaded.Timesteps);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void FromPretrainedReadsTheClassFromTheConfig()
+    {
+        using var scheduler = SchedulerFactory.FromPretrained(TinySdScheduler);
+        Assert.IsType<PNDMScheduler>(scheduler);
+        Assert.Equal("PNDMScheduler", scheduler.ClassName);
+        Assert.Equal(1, scheduler.Config.GetInt("steps_offset", 0));
+    }
+
+    [Fact]
+    public void SwappingKeepsTheModelsKeysAsDiffusersDoes()
+    {
+        // README pitfall: SD 1.5's PNDM config carries timestep_spacing "leading" and steps_offset 1 into DPM-Solver.
+        using var pndm = SchedulerFactory.FromPretrained(TinySdScheduler);
+        using var dpm = SchedulerFactory.FromConfig("DPMSolverMultistepScheduler", pndm.Config);
+        Assert.Equal("leading", dpm.Config.GetString("timestep_spacing", ""));
+        Assert.Equal(1, dpm.Config.GetInt("steps_offset", 0));
+        Assert.Equal(2, dpm.Config.GetInt("solver_order", 0));
+        Assert.Equal("DPMSolverMultistepScheduler", dpm.Config.ClassName);
+        // A key only PNDM uses stays in the config, unused.
+        Assert.True(dpm.Config.GetBool("skip_prk_steps", false));
+
+        // The whole resolved config and the schedule equal what diffusers made for the pipeline fixture.
+        var manifest = JsonNode.Parse(File.ReadAllText(FixtureCase.PathOf("pipelines/sd_txt2img_dpmpp2m_neg_seed1.json")))!;
+        foreach (var (key, value) in manifest["scheduler"]!["config"]!.AsObject())
+            Assert.True(JsonNode.DeepEquals(value, dpm.Config[key]), $"{key}: expected {value?.ToJsonString()}, got {dpm.Config[key]?.ToJsonString()}");
+        dpm.SetTimesteps(10);
+        Assert.Equal(manifest["scheduler_timesteps_after_call"]!.AsArray().Select(v => v!.GetValue<long>()), dpm.Timesteps.data<long>().ToArray());
+    }
+
+    [Fact]
+    public void SwappingDropsKeysTheOtherSchedulerOnlyHadAsDefaults()
+    {
+        // DPM-Solver's default spacing is "linspace"; DDIM's own default ("leading") applies when it was not chosen.
+        using var dpm = new DPMSolverMultistepScheduler();
+        using var ddim = SchedulerFactory.FromConfig("DDIMScheduler", dpm.Config);
+        Assert.Equal("leading", ddim.Config.GetString("timestep_spacing", ""));
+
+        using var chosen = new DPMSolverMultistepScheduler(ModelConfig.Parse("""{"timestep_spacing": "trailing"}"""));
+        using var ddim2 = SchedulerFactory.FromConfig("DDIMScheduler", chosen.Config);
+        Assert.Equal("trailing", ddim2.Config.GetString("timestep_spacing", ""));
+    }
+
+    [Fact]
+    public void UnknownClassNameListsTheKnownOnes()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => SchedulerFactory.FromConfig("NoSuchScheduler", new ModelConfig()));
+        Assert.Contains("NoSuchScheduler", e.Message);
+        foreach (var name in SchedulerFactory.KnownClassNames) Assert.Contains(name, e.Message);
+    }
+
+    [Theory]
+    [InlineData("EulerDiscreteScheduler", "prediction_type", "\"x0\"")]
+    [InlineData("DDIMScheduler", "timestep_spacing", "\"quadratic\"")]
+    [InlineData("PNDMScheduler", "beta_schedule", "\"cubic\"")]
+    [InlineData("DPMSolverMultistepScheduler", "algorithm_type", "\"dpmsolver+++\"")]
+    public void UnsupportedOptionIsRefusedByName(string className, string key, string value)
+    {
+        var config = ModelConfig.Parse($$"""{"{{key}}": {{value}}}""");
+        var e = Assert.Throws<NotSupportedException>(() => SchedulerFactory.FromConfig(className, config));
+        Assert.Contains(key, e.Message);
+        Assert.Contains(value.Trim('"'), e.Message);
+    }
+
+    public static TheoryData<string> ClassNames() => new(SchedulerFactory.KnownClassNames);
+
+    [Theory]
+    [MemberData(nameof(ClassNames))]
+    public void NonPositiveStepCountIsRefused(string className)
+    {
+        using var scheduler = SchedulerFactory.FromConfig(className, new ModelConfig());
+        foreach (var n in new[] { 0, -3 })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.SetTimesteps(n));
+            Assert.Contains("num_inference_steps", e.Message);
+        }
+    }
+
+    [Fact]
+    public void BeginIndexPicksTheSigmaForAddNoise()
+    {
+        // img2img: after set_begin_index, add_noise uses the begin index's sigma whatever the timestep value.
+        using var euler = new EulerDiscreteScheduler();
+        euler.SetTimesteps(10);
+        euler.SetBeginIndex(3);
+        using var x0 = zeros(1, 1, 2, 2);
+        using var noise = ones(1, 1, 2, 2);
+        using var t = euler.Timesteps[3..4];
+        using var noisy = euler.AddNoise(x0, noise, t);
+        using var sigma = euler.Sigmas![3];
+        Assert.Equal(sigma.item<float>(), noisy[0, 0, 0, 0].item<float>());
+    }
+}
