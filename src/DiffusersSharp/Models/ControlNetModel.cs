@@ -181,9 +181,7 @@ public sealed class ControlNetModel : ModelMixin
         // 4. mid
         sample = _midBlock.HasCrossAttention ? _midBlock.Forward(sample, emb, crossAttention) : _midBlock.Forward(sample, emb);
 
-        // 5. zero convolutions
-        if (downBlockResSamples.Count != _controlNetDownBlocks.Length)
-            throw new InvalidOperationException($"The down path gave {downBlockResSamples.Count} skip tensors for {_controlNetDownBlocks.Length} zero convolutions.");
+        // 5. zero convolutions, one per skip tensor
         var down = downBlockResSamples.Select((res, i) => _controlNetDownBlocks[i].forward(res)).ToArray();
         var mid = _controlNetMidBlock.forward(sample);
 

@@ -147,7 +147,7 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
                 device, ControlNets[k].DType, doCfg && !guessMode);
         var (height, width) = ((int)images[0].shape[^2], (int)images[0].shape[^1]);
         if (images.Any(image => image.shape[^2] != height || image.shape[^1] != width))
-            throw new ArgumentException($"The control images of the ControlNets have different sizes after preprocessing; give height and width, or images of one size.");
+            throw new ArgumentException("The control images of the ControlNets have different sizes after preprocessing; give height and width, or images of one size.");
         PipelineChecks.Size(height, width, VaeScaleFactor);
 
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
@@ -159,6 +159,8 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
 
+        // In guess mode with guidance the ControlNets see only the conditional half; the unconditional half gets no residuals.
+        var conditionalOnly = guessMode && doCfg;
         for (var i = 0; i < total; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -166,8 +168,6 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
             var t = timesteps[i];
             var modelInput = Scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
 
-            // In guess mode with guidance the ControlNets see only the conditional half; the unconditional half gets no residuals.
-            var conditionalOnly = guessMode && doCfg;
             var controlInput = conditionalOnly ? Scheduler.ScaleModelInput(latents, t) : modelInput;
             var controlEmbeds = conditionalOnly ? promptEmbeds.chunk(2)[1] : promptEmbeds;
             // diffusers' controlnet_keep: a net whose [start, end] window does not cover this step still runs, at scale 0.
