@@ -4,4 +4,5 @@ using DiffusersSharp.Cli;
 var root = new RootCommand("diffuse: run diffusers-format diffusion models (Stable Diffusion and more) from .NET.");
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(SchedulersCommand.Create());
+root.Subcommands.Add(ControlNetCommand.Create());
 return await root.Parse(args).InvokeAsync();

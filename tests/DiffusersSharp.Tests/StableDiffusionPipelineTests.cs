@@ -38,7 +38,7 @@ public class StableDiffusionPipelineTests
         return (pipeline, input);
     }
 
-    private static IReadOnlyList<string>? Strings(JsonNode? node) => node switch
+    internal static IReadOnlyList<string>? Strings(JsonNode? node) => node switch
     {
         null => null,
         JsonArray a => a.Select(x => x!.GetValue<string>()).ToArray(),

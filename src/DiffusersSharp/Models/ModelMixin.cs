@@ -59,7 +59,7 @@ public abstract class ModelMixin : DiffusersModule
     }
 
     /// <summary>Writes <c>config.json</c> (see <see cref="ConfigToSave"/>) and the weights as <c>{WeightsName}[.variant].safetensors</c>.</summary>
-    public void SavePretrained(string directory, string? variant = null)
+    public virtual void SavePretrained(string directory, string? variant = null)
     {
         Directory.CreateDirectory(directory);
         ConfigToSave().Save(Path.Combine(directory, "config.json"));

@@ -3,6 +3,7 @@ using DiffusersSharp.Loading;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static DiffusersSharp.Models.UNetConfigReader;
 
 namespace DiffusersSharp.Models;
 
@@ -13,8 +14,6 @@ namespace DiffusersSharp.Models;
 /// </summary>
 public sealed class UNet2DConditionModel : ModelMixin
 {
-    private static readonly string[] MidBlockTypes = ["UNetMidBlock2DCrossAttn", "UNetMidBlock2D"];
-
     private readonly Conv2d _convIn;
     private readonly Timesteps _timeProj;
     private readonly TimestepEmbedding _timeEmbedding;
@@ -66,6 +65,8 @@ public sealed class UNet2DConditionModel : ModelMixin
         var upcastAttention = config.GetBool("upcast_attention", false);
         var resnetTimeScaleShift = config.GetString("resnet_time_scale_shift", "default");
         var transformerLayers = ReadTransformerLayers(config, n);
+        if (transformerLayers.Any(x => x is JsonArray) && config["reverse_transformer_layers_per_block"] is null)
+            throw Invalid(config, "transformer_layers_per_block with per-layer lists needs reverse_transformer_layers_per_block (an asymmetric UNet).");
         var reverseTransformerLayers = ReadReverseTransformerLayers(config, n) ?? transformerLayers.Reverse().ToArray();
         var convInKernel = config.GetInt("conv_in_kernel", 3);
         var convOutKernel = config.GetInt("conv_out_kernel", 3);
@@ -133,9 +134,9 @@ public sealed class UNet2DConditionModel : ModelMixin
         register_module("down_blocks", nn.ModuleList(downModules));
 
         var midBlockType = config.Keys.Contains("mid_block_type") ? config.GetNullableString("mid_block_type") : "UNetMidBlock2DCrossAttn";
-        nn.Module? midModule = midBlockType switch
+        if (midBlockType is not null)
         {
-            "UNetMidBlock2DCrossAttn" => new UNetMidBlock2DCrossAttn(new UNetBlockOptions
+            var midModule = UNetBlocks.CreateMidBlock(midBlockType, new UNetBlockOptions
             {
                 InChannels = blockOut[^1],
                 OutChannels = blockOut[^1],
@@ -151,26 +152,7 @@ public sealed class UNet2DConditionModel : ModelMixin
                 UseLinearProjection = useLinearProjection,
                 UpcastAttention = upcastAttention,
                 TransformerLayersPerBlock = PerLayer(config, "transformer_layers_per_block", transformerLayers[^1], 1),
-            }),
-            // diffusers builds this mid block with no attention layers: a single resnet.
-            "UNetMidBlock2D" => new UNetMidBlock2D(new UNetBlockOptions
-            {
-                InChannels = blockOut[^1],
-                OutChannels = blockOut[^1],
-                TembChannels = timeEmbedDim,
-                Dropout = dropout,
-                NumLayers = 0,
-                ResnetEps = normEps,
-                ResnetActFn = actFn,
-                OutputScaleFactor = midBlockScaleFactor,
-                ResnetGroups = normNumGroups,
-                ResnetTimeScaleShift = resnetTimeScaleShift,
-                AddAttention = false,
-            }),
-            _ => null,
-        };
-        if (midModule is not null)
-        {
+            });
             _midBlock = (IMidBlock2D)midModule;
             register_module("mid_block", midModule);
         }
@@ -392,7 +374,7 @@ public sealed class UNet2DConditionModel : ModelMixin
         config.RequireSupported("time_embedding_type", v => IsNull(v) || Is(v, "positional"), "\"positional\" only");
         config.RequireSupported("attention_type", v => IsNull(v) || Is(v, "default"), "\"default\" only");
         config.RequireSupported("resnet_time_scale_shift", v => IsNull(v) || Is(v, "default") || Is(v, "scale_shift"), "\"default\" or \"scale_shift\"");
-        config.RequireSupported("mid_block_type", v => IsNull(v) || MidBlockTypes.Any(t => Is(v, t)), "null, " + string.Join(" or ", MidBlockTypes));
+        config.RequireSupported("mid_block_type", v => IsNull(v) || UNetBlocks.MidBlockTypes.Any(t => Is(v, t)), "null, " + string.Join(" or ", UNetBlocks.MidBlockTypes));
         config.RequireSupported("down_block_types", v => AllStrings(v, UNetBlocks.IsSupportedDownBlock), "lists of " + string.Join(", ", UNetBlocks.DownBlockTypes));
         config.RequireSupported("up_block_types", v => AllStrings(v, UNetBlocks.IsSupportedUpBlock), "lists of " + string.Join(", ", UNetBlocks.UpBlockTypes));
         // Absent means the default (32); an explicit null would give the blocks group norms without groups.
@@ -402,46 +384,12 @@ public sealed class UNet2DConditionModel : ModelMixin
             config.RequireSupported("attention_head_dim", v => !IsNull(v) && (v is not JsonArray a || a.All(x => x is not null)), "an integer or a list of integers");
     }
 
-    private static bool IsNull(JsonNode? v) => v is null;
-
-    private static bool Is(JsonNode? v, bool value) => v is JsonValue jv && jv.TryGetValue<bool>(out var b) && b == value;
-
-    private static bool Is(JsonNode? v, string value) => v is JsonValue jv && jv.TryGetValue<string>(out var s) && s == value;
-
-    private static bool AllStrings(JsonNode? v, Func<string, bool> supported) =>
-        v is null || v is JsonArray a && a.All(x => x is JsonValue jv && jv.TryGetValue<string>(out var s) && supported(s));
-
     private static (int, int)? ReadSampleSize(ModelConfig config) => config["sample_size"] switch
     {
         null => null,
         JsonArray { Count: 2 } => config.GetIntArray("sample_size") is [var h, var w] ? (h, w) : null,
         _ => (config.GetInt("sample_size", 0), config.GetInt("sample_size", 0)),
     };
-
-    /// <summary>A bool or a per-block list of bools.</summary>
-    private static bool[] ReadBoolList(ModelConfig config, string key, int count)
-    {
-        if (config[key] is not JsonArray array) return Enumerable.Repeat(config.GetBool(key, false), count).ToArray();
-        if (array.Count != count)
-            throw Invalid(config, $"Config key '{key}' has {array.Count} entries; expected {count} (one per block).");
-        return array.Select(x => x is JsonValue jv && jv.TryGetValue<bool>(out var b) ? b : throw Invalid(config, $"Config key '{key}' must hold true or false, got {x?.ToJsonString() ?? "null"}.")).ToArray();
-    }
-
-    /// <summary>
-    /// transformer_layers_per_block: an int for every block, or one entry per down block that is an int or (for
-    /// asymmetric UNets) a per-layer list. Entries stay JSON so that each block can expand them as diffusers does.
-    /// </summary>
-    private static JsonNode[] ReadTransformerLayers(ModelConfig config, int count)
-    {
-        const string key = "transformer_layers_per_block";
-        var v = config[key];
-        if (v is not JsonArray array) return Enumerable.Repeat<JsonNode>(JsonValue.Create(config.GetInt(key, 1)), count).ToArray();
-        if (array.Count != count)
-            throw Invalid(config, $"Config key '{key}' has {array.Count} entries; expected {count} (one per block).");
-        if (array.Any(x => x is JsonArray) && config["reverse_transformer_layers_per_block"] is null)
-            throw Invalid(config, "transformer_layers_per_block with per-layer lists needs reverse_transformer_layers_per_block (an asymmetric UNet).");
-        return array.Select(x => x ?? throw Invalid(config, $"Config key '{key}' has a null entry.")).ToArray();
-    }
 
     private static JsonNode[]? ReadReverseTransformerLayers(ModelConfig config, int count)
     {
@@ -451,19 +399,4 @@ public sealed class UNet2DConditionModel : ModelMixin
             throw Invalid(config, $"Config key '{key}' must be a list with one entry per up block ({count}).");
         return array.Select(x => x ?? throw Invalid(config, $"Config key '{key}' has a null entry.")).ToArray();
     }
-
-    /// <summary>One block's transformer depth per layer: an int repeated, or the first <paramref name="numLayers"/> of a list.</summary>
-    private static int[] PerLayer(ModelConfig config, string key, JsonNode entry, int numLayers)
-    {
-        if (entry is JsonArray list)
-        {
-            if (list.Count < numLayers)
-                throw Invalid(config, $"Config key '{key}' lists {list.Count} transformer depths for a block with {numLayers} layers.");
-            return list.Take(numLayers).Select(x => x!.GetValue<int>()).ToArray();
-        }
-        return Enumerable.Repeat(entry.GetValue<int>(), numLayers).ToArray();
-    }
-
-    private static InvalidDataException Invalid(ModelConfig config, string message) =>
-        new($"{message} ({config.Source ?? "config"})");
 }

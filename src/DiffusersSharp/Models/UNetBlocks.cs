@@ -25,6 +25,20 @@ public static class UNetBlocks
         _ => throw new NotSupportedException($"Unsupported up block type '{type}': DiffusersSharp supports {string.Join(", ", UpBlockTypes)}."),
     };
 
+    /// <summary>Mid block types of the text-conditioned UNet and the ControlNet.</summary>
+    public static IReadOnlyList<string> MidBlockTypes { get; } = ["UNetMidBlock2DCrossAttn", "UNetMidBlock2D"];
+
+    /// <summary>
+    /// The mid block as UNet2DConditionModel and ControlNetModel build it: "UNetMidBlock2D" there is a single resnet
+    /// (no attention layers), whatever <see cref="UNetBlockOptions.NumLayers"/> and <see cref="UNetBlockOptions.AddAttention"/> say.
+    /// </summary>
+    public static nn.Module CreateMidBlock(string type, UNetBlockOptions options) => type switch
+    {
+        "UNetMidBlock2DCrossAttn" => new UNetMidBlock2DCrossAttn(options),
+        "UNetMidBlock2D" => new UNetMidBlock2D(options with { NumLayers = 0, AddAttention = false }),
+        _ => throw new NotSupportedException($"Unsupported mid block type '{type}': DiffusersSharp supports {string.Join(", ", MidBlockTypes)}."),
+    };
+
     public static bool IsSupportedDownBlock(string type) => DownBlockTypes.Contains(StripResPrefix(type));
 
     public static bool IsSupportedUpBlock(string type) => UpBlockTypes.Contains(StripResPrefix(type));

@@ -1,5 +1,6 @@
 using DiffusersSharp.Loading;
 using DiffusersSharp.Models;
+using DiffusersSharp.Pipelines.ControlNet;
 using DiffusersSharp.Pipelines.StableDiffusion;
 using DiffusersSharp.Runtime;
 using DiffusersSharp.Schedulers;
@@ -30,7 +31,7 @@ public abstract class DiffusionPipeline : IDisposable
     public IReadOnlyDictionary<string, object> Components => _components;
 
     /// <summary>Pipeline classes <see cref="FromPretrained"/> can open.</summary>
-    public static IReadOnlyList<string> SupportedClasses { get; } = ["StableDiffusionPipeline"];
+    public static IReadOnlyList<string> SupportedClasses { get; } = ["StableDiffusionPipeline", "StableDiffusionControlNetPipeline"];
 
     /// <summary>Opens a diffusers pipeline folder as the pipeline class its model_index.json names.</summary>
     public static DiffusionPipeline FromPretrained(string directory, LoadOptions? options = null)
@@ -40,6 +41,7 @@ public abstract class DiffusionPipeline : IDisposable
         return index.ClassName switch
         {
             "StableDiffusionPipeline" => StableDiffusionPipeline.FromPretrained(directory, options),
+            "StableDiffusionControlNetPipeline" => StableDiffusionControlNetPipeline.FromPretrained(directory, options),
             var other => throw new NotSupportedException(
                 $"{directory} holds a {other}, which DiffusersSharp does not support yet. Supported: {string.Join(", ", SupportedClasses)}."),
         };
@@ -127,6 +129,8 @@ public abstract class DiffusionPipeline : IDisposable
                 "AutoencoderKL" => AutoencoderKL.FromPretrained(folder, options),
                 "UNet2DConditionModel" => UNet2DConditionModel.FromPretrained(folder, options),
                 "CLIPTextModel" => CLIPTextModel.FromPretrained(folder, options),
+                "ControlNetModel" => ControlNetModel.FromPretrained(folder, options),
+                "MultiControlNetModel" => MultiControlNetModel.FromPretrained(folder, options),
                 "CLIPTokenizer" or "CLIPTokenizerFast" => CLIPTokenizer.FromPretrained(folder),
                 _ when spec.Library == "diffusers" && spec.ClassName!.EndsWith("Scheduler") => SchedulerFactory.FromPretrained(folder),
                 _ => throw new NotSupportedException($"Component '{name}' in {index.Directory} is a {spec.ClassName} ({spec.Library}), which DiffusersSharp does not support yet."),

@@ -1,0 +1,260 @@
+using DiffusersSharp.Images;
+using DiffusersSharp.Loading;
+using DiffusersSharp.Models;
+using DiffusersSharp.Schedulers;
+using DiffusersSharp.Tokenizers;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Pipelines.ControlNet;
+
+/// <summary>
+/// Text-to-image with Stable Diffusion 1.x/2.x steered by one or more ControlNets (Zhang et al., 2023): at every step
+/// each ControlNet looks at the noisy latents, the prompt and its control image (edges, depth, pose, …) and hands the
+/// UNet residuals for its skip connections and mid block; several nets' residuals are summed.
+/// </summary>
+public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
+{
+    private static readonly string[] StableDiffusionComponents = ["vae", "text_encoder", "tokenizer", "unet", "scheduler"];
+
+    private readonly ModelMixin _controlNet;
+
+    public StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
+        UNet2DConditionModel unet, ControlNetModel controlNet, SchedulerMixin scheduler, ModelConfig? modelIndex = null)
+        : this(vae, textEncoder, tokenizer, unet, controlNet, [controlNet], scheduler, modelIndex)
+    {
+    }
+
+    public StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
+        UNet2DConditionModel unet, MultiControlNetModel controlNet, SchedulerMixin scheduler, ModelConfig? modelIndex = null)
+        : this(vae, textEncoder, tokenizer, unet, controlNet, controlNet.Nets, scheduler, modelIndex)
+    {
+    }
+
+    private StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
+        UNet2DConditionModel unet, ModelMixin controlNet, IReadOnlyList<ControlNetModel> nets, SchedulerMixin scheduler, ModelConfig? modelIndex)
+        : base(modelIndex)
+    {
+        Vae = vae;
+        TextEncoder = textEncoder;
+        Tokenizer = tokenizer;
+        Unet = unet;
+        _controlNet = controlNet;
+        ControlNets = nets;
+        Scheduler = scheduler;
+        ImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor });
+        // diffusers' control_image_processor: RGB, kept in [0, 1].
+        ControlImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor, DoConvertRgb = true, DoNormalize = false });
+        Register("vae", vae);
+        Register("text_encoder", textEncoder);
+        Register("tokenizer", tokenizer);
+        Register("unet", unet);
+        Register("controlnet", controlNet);
+        Register("scheduler", scheduler);
+    }
+
+    public override string ClassName => "StableDiffusionControlNetPipeline";
+
+    public AutoencoderKL Vae { get; }
+    public CLIPTextModel TextEncoder { get; }
+    public CLIPTokenizer Tokenizer { get; }
+    public UNet2DConditionModel Unet { get; }
+
+    /// <summary>The ControlNets in call order (one, or the nets of a <see cref="MultiControlNetModel"/>).</summary>
+    public IReadOnlyList<ControlNetModel> ControlNets { get; }
+
+    public SchedulerMixin Scheduler { get; private set; }
+
+    public int VaeScaleFactor => Vae.VaeScaleFactor;
+
+    public VaeImageProcessor ImageProcessor { get; }
+
+    public VaeImageProcessor ControlImageProcessor { get; }
+
+    /// <summary>Opens a saved ControlNet pipeline folder (model_index.json with a <c>controlnet</c> component).</summary>
+    public static new StableDiffusionControlNetPipeline FromPretrained(string directory, LoadOptions? options = null)
+    {
+        var index = ModelIndex.Load(directory);
+        return ComponentSet.LoadAll(index, options, [.. StableDiffusionComponents, "controlnet"], c => Build(c, c.Get<ModelMixin>("controlnet"), index.Config));
+    }
+
+    /// <summary>
+    /// A Stable Diffusion folder plus ControlNet folders, as diffusers'
+    /// <c>StableDiffusionControlNetPipeline.from_pretrained(sd, controlnet=[ControlNetModel.from_pretrained(cn), …])</c>.
+    /// </summary>
+    public static StableDiffusionControlNetPipeline FromPretrained(string stableDiffusionDirectory, IReadOnlyList<string> controlNetDirectories, LoadOptions? options = null)
+    {
+        if (controlNetDirectories.Count == 0)
+            throw new ArgumentException("Give at least one ControlNet folder.", nameof(controlNetDirectories));
+        var index = ModelIndex.Load(stableDiffusionDirectory);
+        return ComponentSet.LoadAll(index, options, StableDiffusionComponents, c =>
+        {
+            var nets = new List<ControlNetModel>();
+            try
+            {
+                foreach (var dir in controlNetDirectories) nets.Add(ControlNetModel.FromPretrained(dir, options));
+                return Build(c, nets.Count == 1 ? nets[0] : new MultiControlNetModel(nets), index.Config);
+            }
+            catch
+            {
+                foreach (var net in nets) net.Dispose();
+                throw;
+            }
+        });
+    }
+
+    private static StableDiffusionControlNetPipeline Build(ComponentSet c, ModelMixin controlNet, ModelConfig modelIndex)
+    {
+        var (vae, textEncoder, tokenizer, unet, scheduler) = (c.Get<AutoencoderKL>("vae"), c.Get<CLIPTextModel>("text_encoder"),
+            c.Get<CLIPTokenizer>("tokenizer"), c.Get<UNet2DConditionModel>("unet"), c.Get<SchedulerMixin>("scheduler"));
+        return controlNet switch
+        {
+            ControlNetModel single => new StableDiffusionControlNetPipeline(vae, textEncoder, tokenizer, unet, single, scheduler, modelIndex),
+            MultiControlNetModel multi => new StableDiffusionControlNetPipeline(vae, textEncoder, tokenizer, unet, multi, scheduler, modelIndex),
+            _ => throw new NotSupportedException($"A {controlNet.ClassName} cannot be the controlnet of a StableDiffusionControlNetPipeline."),
+        };
+    }
+
+    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
+    public void SetScheduler(SchedulerMixin scheduler)
+    {
+        if (ReferenceEquals(scheduler, Scheduler)) return;
+        Scheduler.Dispose();
+        Scheduler = scheduler;
+        Register("scheduler", scheduler);
+    }
+
+    public PipelineOutput Generate(StableDiffusionControlNetInput input, CancellationToken cancellationToken = default)
+    {
+        var batchSize = CheckInputs(input);
+        var nets = ControlNets.Count;
+        var scales = PerNet(input.ControlNetConditioningScale, "controlnet_conditioning_scale");
+        var starts = PerNet(input.ControlGuidanceStart, "control_guidance_start");
+        var ends = PerNet(input.ControlGuidanceEnd, "control_guidance_end");
+        var doCfg = input.GuidanceScale > 1.0 && Unet.TimeCondProjDim is null;
+        // Shuffle-style (globally pooled) ControlNets always run in guess mode, as in diffusers.
+        var guessMode = input.GuessMode || ControlNets[0].GlobalPoolConditions;
+
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var device = Unet.Device;
+        var (promptEmbeds, negativeEmbeds) = PromptEncoding.EncodePrompt(Tokenizer, TextEncoder, input.Prompt, input.NegativePrompt,
+            input.PromptEmbeds, input.NegativePromptEmbeds, input.NumImagesPerPrompt, doCfg, input.ClipSkip, device, Unet.DType);
+        if (doCfg) promptEmbeds = cat([negativeEmbeds!, promptEmbeds]);
+
+        var images = new Tensor[nets];
+        for (var k = 0; k < nets; k++)
+            images[k] = PrepareImage(input.ControlImages[k], input.Width, input.Height, batchSize, input.NumImagesPerPrompt,
+                device, ControlNets[k].DType, doCfg && !guessMode);
+        var (height, width) = ((int)images[0].shape[^2], (int)images[0].shape[^1]);
+        if (images.Any(image => image.shape[^2] != height || image.shape[^1] != width))
+            throw new ArgumentException("The control images of the ControlNets have different sizes after preprocessing; give height and width, or images of one size.");
+        PipelineChecks.Size(height, width, VaeScaleFactor);
+
+        Scheduler.SetTimesteps(input.NumInferenceSteps, device);
+        var timesteps = Scheduler.Timesteps;
+        var total = (int)timesteps.shape[0];
+
+        using var ownedGenerator = input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;
+        var generator = input.Generator ?? ownedGenerator;
+        var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
+        var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
+
+        // In guess mode with guidance the ControlNets see only the conditional half; the unconditional half gets no residuals.
+        var conditionalOnly = guessMode && doCfg;
+        for (var i = 0; i < total; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var t = timesteps[i];
+            var modelInput = Scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
+
+            var controlInput = conditionalOnly ? Scheduler.ScaleModelInput(latents, t) : modelInput;
+            var controlEmbeds = conditionalOnly ? promptEmbeds.chunk(2)[1] : promptEmbeds;
+            // diffusers' controlnet_keep: a net whose [start, end] window does not cover this step still runs, at scale 0.
+            var stepScales = Enumerable.Range(0, nets)
+                .Select(k => scales[k] * (i / (double)total < starts[k] || (i + 1) / (double)total > ends[k] ? 0.0 : 1.0)).ToArray();
+            using var control = _controlNet is MultiControlNetModel multi
+                ? multi.Forward(controlInput, t, controlEmbeds, images, stepScales, guessMode)
+                : ControlNets[0].Forward(controlInput, t, controlEmbeds, images[0], stepScales[0], guessMode);
+            var down = control.DownBlockResSamples;
+            var mid = control.MidBlockResSample;
+            if (conditionalOnly)
+            {
+                down = down.Select(d => cat([zeros_like(d), d])).ToArray();
+                mid = cat([zeros_like(mid), mid]);
+            }
+
+            var noisePred = Unet.Forward(modelInput, t, promptEmbeds, new UNet2DConditionExtras
+            {
+                DownBlockAdditionalResiduals = down,
+                MidBlockAdditionalResidual = mid,
+            });
+            if (doCfg) noisePred = Guidance.Apply(noisePred, input.GuidanceScale, guidanceRescale: 0);
+            var next = Scheduler.Step(noisePred, t, latents, generator, input.Eta).PrevSample;
+            next = StepEnd.Invoke(input.CallbackOnStepEnd, i, total, t, next);
+            next.MoveToOuterDisposeScope();
+            latents.Dispose();
+            latents = next;
+        }
+
+        if (input.OutputType == OutputType.Latent)
+            return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
+        var decoded = ImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor));
+        return new PipelineOutput(decoded.MoveToOuterDisposeScope(), null);
+    }
+
+    /// <summary>
+    /// diffusers' <c>prepare_image</c>: preprocess (resize, RGB, [0, 1]), repeat one image for the whole batch or each
+    /// prompt's image for its images, and double the batch for classifier-free guidance.
+    /// </summary>
+    private Tensor PrepareImage(IReadOnlyList<Tensor> image, int? width, int? height, int batchSize, int numImagesPerPrompt,
+        Device device, ScalarType dtype, bool doubleForGuidance)
+    {
+        using var scope = NewDisposeScope();
+        var processed = ControlImageProcessor.Preprocess(image, height, width).to(ScalarType.Float32);
+        var imageBatch = processed.shape[0];
+        if (imageBatch != 1 && imageBatch != batchSize)
+            throw new ArgumentException($"A ControlNet got {imageBatch} control images for {batchSize} prompts: give one image, or one per prompt.");
+        var repeatBy = imageBatch == 1 ? batchSize * numImagesPerPrompt : numImagesPerPrompt;
+        processed = processed.repeat_interleave(repeatBy, dim: 0).to(dtype, device);
+        if (doubleForGuidance) processed = cat([processed, processed]);
+        return processed.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A per-net setting given once for every net, or once per net.</summary>
+    private double[] PerNet(IReadOnlyList<double> values, string name) => values.Count switch
+    {
+        1 => Enumerable.Repeat(values[0], ControlNets.Count).ToArray(),
+        var n when n == ControlNets.Count => values.ToArray(),
+        var n => throw new ArgumentException($"{name} has {n} values for {ControlNets.Count} ControlNets: give one, or one per ControlNet."),
+    };
+
+    /// <summary>diffusers' <c>check_inputs</c>; returns the prompt batch size.</summary>
+    private int CheckInputs(StableDiffusionControlNetInput input)
+    {
+        // diffusers would silently round an explicit size down to a multiple of 8; we refuse it, as the SD pipeline does.
+        PipelineChecks.Size(input.Height ?? VaeScaleFactor, input.Width ?? VaeScaleFactor, VaeScaleFactor);
+        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, 0, input.ClipSkip, TextEncoder.TextConfig.NumHiddenLayers);
+        var batch = PipelineChecks.PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
+
+        if (input.ControlImages.Count != ControlNets.Count)
+            throw new ArgumentException($"Got control images for {input.ControlImages.Count} ControlNets, but the pipeline has {ControlNets.Count}: give one entry per ControlNet.");
+        if (input.ControlImages.Any(images => images.Count == 0))
+            throw new ArgumentException("Every ControlNet needs a control image.");
+        foreach (var scale in input.ControlNetConditioningScale)
+            if (!double.IsFinite(scale))
+                throw new ArgumentOutOfRangeException(nameof(input), scale, $"controlnet_conditioning_scale must be finite, got {scale}.");
+        var starts = PerNet(input.ControlGuidanceStart, "control_guidance_start");
+        var ends = PerNet(input.ControlGuidanceEnd, "control_guidance_end");
+        for (var k = 0; k < starts.Length; k++)
+        {
+            if (!(starts[k] < ends[k]))
+                throw new ArgumentException($"control guidance start: {starts[k]} cannot be larger or equal to control guidance end: {ends[k]}.");
+            if (starts[k] < 0.0)
+                throw new ArgumentException($"control guidance start: {starts[k]} can't be smaller than 0.");
+            if (ends[k] > 1.0)
+                throw new ArgumentException($"control guidance end: {ends[k]} can't be larger than 1.0.");
+        }
+        return batch;
+    }
+}
