@@ -13,14 +13,15 @@ chmod +x "$bin"
 prompt="A painting of a squirrel eating a burger"
 run() {
   local name=$1; shift
-  local start=$(date +%s.%N)
+  local start=$(date +%s%N)
   "$bin" generate --model "$model" --prompt "$prompt" --seed 0 "$@" --output "$out/$name.png" > "$out/$name.log" 2>&1
   local rc=$?
-  echo "$name rc=$rc seconds=$(echo "$(date +%s.%N) - $start" | bc)" | tee -a "$out/summary.txt"
-  tail -2 "$out/$name.log"
+  echo "$name rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))" | tee -a "$out/summary.txt"
+  grep -v NNPACK "$out/$name.log" | tail -2
+  rm -f "$out/$name.log"
 }
 run cpu --steps 10 --width 64 --height 64 --device cpu
 run cuda-fp32 --steps 10 --width 64 --height 64 --device cuda
 run cuda-fp16 --steps 10 --width 64 --height 64 --device cuda --dtype float16
 run cuda-bf16 --steps 10 --width 64 --height 64 --device cuda --dtype bfloat16
-run cuda-512-batch4 --steps 20 --width 512 --height 512 --num-images 4 --device cuda --dtype float16
+run cuda-512 --steps 20 --width 512 --height 512 --device cuda --dtype float16
