@@ -384,13 +384,6 @@ public sealed class UNet2DConditionModel : ModelMixin
             config.RequireSupported("attention_head_dim", v => !IsNull(v) && (v is not JsonArray a || a.All(x => x is not null)), "an integer or a list of integers");
     }
 
-    private static (int, int)? ReadSampleSize(ModelConfig config) => config["sample_size"] switch
-    {
-        null => null,
-        JsonArray { Count: 2 } => config.GetIntArray("sample_size") is [var h, var w] ? (h, w) : null,
-        _ => (config.GetInt("sample_size", 0), config.GetInt("sample_size", 0)),
-    };
-
     private static JsonNode[]? ReadReverseTransformerLayers(ModelConfig config, int count)
     {
         const string key = "reverse_transformer_layers_per_block";

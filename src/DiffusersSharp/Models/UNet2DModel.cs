@@ -35,18 +35,13 @@ public sealed class UNet2DModel : ModelMixin
         var blockOut = config.GetIntArray("block_out_channels") ?? [224, 448, 672, 896];
         var n = downTypes.Length;
         if (upTypes.Length != n)
-            throw new InvalidDataException($"down_block_types has {n} entries but up_block_types has {upTypes.Length}; they must match ({config.Source ?? "config"}).");
+            throw UNetConfigReader.Invalid(config, $"down_block_types has {n} entries but up_block_types has {upTypes.Length}; they must match.");
         if (blockOut.Length != n)
-            throw new InvalidDataException($"block_out_channels has {blockOut.Length} entries but down_block_types has {n}; they must match ({config.Source ?? "config"}).");
+            throw UNetConfigReader.Invalid(config, $"block_out_channels has {blockOut.Length} entries but down_block_types has {n}; they must match.");
 
         InChannels = config.GetInt("in_channels", 3);
         OutChannels = config.GetInt("out_channels", 3);
-        SampleSize = config["sample_size"] switch
-        {
-            null => null,
-            JsonArray => config.GetIntArray("sample_size") is [var h, var w] ? (h, w) : throw new InvalidDataException($"sample_size must be an integer or [height, width] ({config.Source ?? "config"})."),
-            _ => (config.GetInt("sample_size", 0), config.GetInt("sample_size", 0)),
-        };
+        SampleSize = UNetConfigReader.ReadSampleSize(config);
         _centerInputSample = config.GetBool("center_input_sample", false);
         var layersPerBlock = config.GetInt("layers_per_block", 2);
         var midBlockScaleFactor = config.GetDouble("mid_block_scale_factor", 1);

@@ -53,6 +53,14 @@ internal static class UNetConfigReader
         return Enumerable.Repeat(entry.GetValue<int>(), numLayers).ToArray();
     }
 
+    /// <summary><c>sample_size</c>: an integer for square models or [height, width]; null when absent.</summary>
+    public static (int Height, int Width)? ReadSampleSize(ModelConfig config) => config["sample_size"] switch
+    {
+        null => null,
+        JsonArray => config.GetIntArray("sample_size") is [var h, var w] ? (h, w) : throw Invalid(config, "sample_size must be an integer or [height, width]."),
+        _ => (config.GetInt("sample_size", 0), config.GetInt("sample_size", 0)),
+    };
+
     public static InvalidDataException Invalid(ModelConfig config, string message) =>
         new($"{message} ({config.Source ?? "config"})");
 }
