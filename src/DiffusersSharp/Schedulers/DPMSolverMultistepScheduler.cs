@@ -182,28 +182,8 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     {
         var sigma = SigmaValues[index];
         var (alphaT, sigmaT) = AlphaSigma(sigma);
-        if (_learnedVariance) modelOutput = modelOutput[.., ..3];
-        if (_algorithmType.EndsWith("++", StringComparison.Ordinal))
-        {
-            var x0 = _predictionType switch
-            {
-                "epsilon" => (sample - modelOutput * sigmaT) / alphaT,
-                "sample" => modelOutput.clone(),
-                "v_prediction" => sample * alphaT - modelOutput * sigmaT,
-                _ => sample - modelOutput * sigma,
-            };
-            return _thresholding ? Threshold(x0) : x0;
-        }
-
-        var epsilon = _predictionType switch
-        {
-            "epsilon" => modelOutput.clone(),
-            "sample" => (sample - modelOutput * alphaT) / sigmaT,
-            _ => modelOutput * alphaT + sample * sigmaT,
-        };
-        if (!_thresholding) return epsilon;
-        var x0Pred = Threshold((sample - epsilon * sigmaT) / alphaT);
-        return (sample - x0Pred * alphaT) / sigmaT;
+        return DPMSolverUpdates.ConvertModelOutput(_algorithmType.EndsWith("++", StringComparison.Ordinal), _predictionType,
+            _learnedVariance ? modelOutput[.., ..3] : modelOutput, sample, sigma, alphaT, sigmaT, _thresholding ? Threshold : null);
     }
 
     private Tensor Threshold(Tensor x0) =>

@@ -15,6 +15,37 @@ internal readonly record struct DpmPoint(float Alpha, float Sigma, float Lambda)
 /// </summary>
 internal static class DPMSolverUpdates
 {
+    /// <summary>
+    /// diffusers' <c>convert_model_output</c> of the DPM-Solver family: the data prediction x0 (DPM-Solver++ style,
+    /// thresholded if asked) or the noise prediction ε, from the model output in its own parameterisation. The result is
+    /// a new tensor.
+    /// </summary>
+    public static Tensor ConvertModelOutput(bool dataPrediction, string predictionType, Tensor modelOutput, Tensor sample,
+        float sigma, float alphaT, float sigmaT, Func<Tensor, Tensor>? threshold)
+    {
+        if (dataPrediction)
+        {
+            var x0 = predictionType switch
+            {
+                "epsilon" => (sample - modelOutput * sigmaT) / alphaT,
+                "sample" => modelOutput.clone(),
+                "v_prediction" => sample * alphaT - modelOutput * sigmaT,
+                _ => sample - modelOutput * sigma,
+            };
+            return threshold is null ? x0 : threshold(x0);
+        }
+
+        var epsilon = predictionType switch
+        {
+            "epsilon" => modelOutput.clone(),
+            "sample" => (sample - modelOutput * alphaT) / sigmaT,
+            _ => modelOutput * alphaT + sample * sigmaT,
+        };
+        if (threshold is null) return epsilon;
+        var x0Pred = threshold((sample - epsilon * sigmaT) / alphaT);
+        return (sample - x0Pred * alphaT) / sigmaT;
+    }
+
     /// <summary>One step of DPM-Solver(++) first order (equivalent to DDIM).</summary>
     public static Tensor FirstOrder(string algorithm, DpmPoint t, DpmPoint s, Tensor modelOutput, Tensor sample, Tensor? noise)
     {
