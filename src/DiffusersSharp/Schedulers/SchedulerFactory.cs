@@ -25,6 +25,7 @@ public static class SchedulerFactory
             ["EulerAncestralDiscreteScheduler"] = c => new EulerAncestralDiscreteScheduler(c),
             ["EulerDiscreteScheduler"] = c => new EulerDiscreteScheduler(c),
             ["PNDMScheduler"] = c => new PNDMScheduler(c),
+            ["SASolverScheduler"] = c => new SASolverScheduler(c),
             ["TCDScheduler"] = c => new TCDScheduler(c),
             ["UniPCMultistepScheduler"] = c => new UniPCMultistepScheduler(c),
         };
