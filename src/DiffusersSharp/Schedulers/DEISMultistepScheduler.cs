@@ -48,7 +48,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
     }
@@ -92,7 +92,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
             sigmas32 = NumPyCompat.ToFloat32(sigmas).Append(SigmaFromAlphaCumprod(_alphasCumprod[0])).ToArray();
         }
 
-        SetSigmas(sigmas32);
+        StoreSigmas(sigmas32);
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);

@@ -74,7 +74,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         _alphasCumprod = AlphasCumprod(Config, zeroSnrFloor: true);
         // λ(t) = log α_t − log σ_t, only used to clip the schedule at lambda_min_clipped.
         _lambdaT = _alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1 - a))).ToArray();
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
     }
@@ -134,7 +134,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         }
 
         var sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
-        SetSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
+        StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         NumInferenceSteps = timesteps.Length;
         ClearModelOutputs();

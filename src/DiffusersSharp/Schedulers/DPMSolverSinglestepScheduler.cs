@@ -57,7 +57,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
         _lambdaT = _alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1 - a))).ToArray();
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
         _orderList = OrderList(_numTrainTimesteps);
@@ -130,7 +130,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         }
 
         var sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
-        SetSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
+        StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
         Replace(ref _sample, null);

@@ -47,7 +47,7 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         SetTimestepsTensor(_continuousTimesteps
             ? ContinuousTimesteps(sigmas, null)
             : tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
-        SetSigmas(sigmas.Append(0f).ToArray());
+        StoreSigmas(sigmas.Append(0f).ToArray());
     }
 
     public override string ClassName => "EulerDiscreteScheduler";
@@ -80,7 +80,7 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         SetTimestepsTensor(_continuousTimesteps
             ? ContinuousTimesteps(sigmas32[..^1], device)
             : tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32, device));
-        SetSigmas(sigmas32);
+        StoreSigmas(sigmas32);
         StepIndex = null;
         BeginIndex = null;
     }

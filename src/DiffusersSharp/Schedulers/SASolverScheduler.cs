@@ -60,7 +60,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
         _lambdaT = _alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1 - a))).ToArray();
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         var history = Math.Max(_predictorOrder, _correctorOrder - 1);
         _modelOutputs = new Tensor?[history];
@@ -107,7 +107,7 @@ public sealed class SASolverScheduler : SchedulerMixin
             sigmas32 = NumPyCompat.ToFloat32(sigmas).Append(SigmaFromAlphaCumprod(_alphasCumprod[0])).ToArray();
         }
 
-        SetSigmas(sigmas32);
+        StoreSigmas(sigmas32);
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);

@@ -26,6 +26,7 @@ public static class SchedulerFactory
             ["EulerDiscreteScheduler"] = c => new EulerDiscreteScheduler(c),
             ["PNDMScheduler"] = c => new PNDMScheduler(c),
             ["SASolverScheduler"] = c => new SASolverScheduler(c),
+            ["ScoreSdeVeScheduler"] = c => new ScoreSdeVeScheduler(c),
             ["TCDScheduler"] = c => new TCDScheduler(c),
             ["UniPCMultistepScheduler"] = c => new UniPCMultistepScheduler(c),
         };

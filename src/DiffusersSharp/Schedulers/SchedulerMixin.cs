@@ -193,7 +193,7 @@ public abstract class SchedulerMixin : IDisposable
     protected void SetTimestepsTensor(Tensor timesteps) => Replace(ref _timesteps, timesteps);
 
     /// <summary>Sets the sigmas (float32, kept on the CPU as diffusers keeps them) and their host copy.</summary>
-    protected void SetSigmas(float[] sigmas)
+    protected void StoreSigmas(float[] sigmas)
     {
         SigmaValues = sigmas;
         Replace(ref _sigmas, tensor(sigmas, ScalarType.Float32));

@@ -60,7 +60,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _disableCorrector = Config.GetIntArray("disable_corrector") ?? [];
         _alphasCumprod = AlphasCumprod(Config, zeroSnrFloor: true);
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
     }
@@ -128,7 +128,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
             sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
         }
 
-        SetSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
+        StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
