@@ -56,7 +56,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
-        _lambdaT = _alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1 - a))).ToArray();
+        _lambdaT = _alphasCumprod.Select(a => TorchCpuMath.Log(MathF.Sqrt(a)) - TorchCpuMath.Log(MathF.Sqrt(1 - a))).ToArray();
         StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
@@ -202,24 +202,24 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         {
             case "dpmsolver++":
             {
-                var c = alphaT * (MathF.Exp(-h) - 1);
+                var c = alphaT * (TorchCpuMath.Exp(-h) - 1);
                 return _midpoint
                     ? sample * (sigmaT / sigmaS1) - d0 * c - d1 * (0.5f * c)
-                    : sample * (sigmaT / sigmaS1) - d0 * c + d1 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1));
+                    : sample * (sigmaT / sigmaS1) - d0 * c + d1 * (alphaT * ((TorchCpuMath.Exp(-h) - 1) / h + 1));
             }
             case "dpmsolver":
             {
-                var c = sigmaT * (MathF.Exp(h) - 1);
+                var c = sigmaT * (TorchCpuMath.Exp(h) - 1);
                 return _midpoint
                     ? sample * (alphaT / alphaS1) - d0 * c - d1 * (0.5f * c)
-                    : sample * (alphaT / alphaS1) - d0 * c - d1 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1));
+                    : sample * (alphaT / alphaS1) - d0 * c - d1 * (sigmaT * ((TorchCpuMath.Exp(h) - 1) / h - 1));
             }
             default:
             {
-                var c = alphaT * (1 - MathF.Exp(-2 * h));
-                var x = sample * (sigmaT / sigmaS1 * MathF.Exp(-h)) + d0 * c;
-                x = _midpoint ? x + d1 * (0.5f * c) : x + d1 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1));
-                return x + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h)));
+                var c = alphaT * (1 - TorchCpuMath.Exp(-2 * h));
+                var x = sample * (sigmaT / sigmaS1 * TorchCpuMath.Exp(-h)) + d0 * c;
+                x = _midpoint ? x + d1 * (0.5f * c) : x + d1 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h)) / (-2 * h) + 1));
+                return x + noise! * (sigmaT * MathF.Sqrt(1 - TorchCpuMath.Exp(-2 * h)));
             }
         }
     }
@@ -246,26 +246,26 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         {
             case "dpmsolver++":
             {
-                var x = sample * (sigmaT / sigmaS2) - d0 * (alphaT * (MathF.Exp(-h) - 1));
+                var x = sample * (sigmaT / sigmaS2) - d0 * (alphaT * (TorchCpuMath.Exp(-h) - 1));
                 return _midpoint
-                    ? x + d11 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1))
-                    : x + d1 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1)) - d2 * (alphaT * ((MathF.Exp(-h) - 1 + h) / (h * h) - 0.5f));
+                    ? x + d11 * (alphaT * ((TorchCpuMath.Exp(-h) - 1) / h + 1))
+                    : x + d1 * (alphaT * ((TorchCpuMath.Exp(-h) - 1) / h + 1)) - d2 * (alphaT * ((TorchCpuMath.Exp(-h) - 1 + h) / (h * h) - 0.5f));
             }
             case "dpmsolver":
             {
-                var x = sample * (alphaT / alphaS2) - d0 * (sigmaT * (MathF.Exp(h) - 1));
+                var x = sample * (alphaT / alphaS2) - d0 * (sigmaT * (TorchCpuMath.Exp(h) - 1));
                 return _midpoint
-                    ? x - d11 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1))
-                    : x - d1 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1)) - d2 * (sigmaT * ((MathF.Exp(h) - 1 - h) / (h * h) - 0.5f));
+                    ? x - d11 * (sigmaT * ((TorchCpuMath.Exp(h) - 1) / h - 1))
+                    : x - d1 * (sigmaT * ((TorchCpuMath.Exp(h) - 1) / h - 1)) - d2 * (sigmaT * ((TorchCpuMath.Exp(h) - 1 - h) / (h * h) - 0.5f));
             }
             default:
             {
-                var x = sample * (sigmaT / sigmaS2 * MathF.Exp(-h)) + d0 * (alphaT * (1 - MathF.Exp(-2 * h)));
+                var x = sample * (sigmaT / sigmaS2 * TorchCpuMath.Exp(-h)) + d0 * (alphaT * (1 - TorchCpuMath.Exp(-2 * h)));
                 x = _midpoint
-                    ? x + d11 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1))
-                    : x + d1 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1))
-                      + d2 * (alphaT * ((1 - MathF.Exp(-2 * h) + -2 * h) / ((-2 * h) * (-2 * h)) - 0.5f));
-                return x + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h)));
+                    ? x + d11 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h)) / (-2 * h) + 1))
+                    : x + d1 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h)) / (-2 * h) + 1))
+                      + d2 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h) + -2 * h) / ((-2 * h) * (-2 * h)) - 0.5f));
+                return x + noise! * (sigmaT * MathF.Sqrt(1 - TorchCpuMath.Exp(-2 * h)));
             }
         }
     }

@@ -59,7 +59,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
-        _lambdaT = _alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1 - a))).ToArray();
+        _lambdaT = _alphasCumprod.Select(a => TorchCpuMath.Log(MathF.Sqrt(a)) - TorchCpuMath.Log(MathF.Sqrt(1 - a))).ToArray();
         StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         var history = Math.Max(_predictorOrder, _correctorOrder - 1);
@@ -175,7 +175,7 @@ public sealed class SASolverScheduler : SchedulerMixin
     private float Lambda(int index)
     {
         var (alpha, sigma) = AlphaSigma(SigmaValues[index]);
-        return MathF.Log(alpha) - MathF.Log(sigma);
+        return TorchCpuMath.Log(alpha) - TorchCpuMath.Log(sigma);
     }
 
     /// <summary>
@@ -199,10 +199,10 @@ public sealed class SASolverScheduler : SchedulerMixin
         if (_predictX0 && order == 2)
         {
             // diffusers' few-step modification of the order-2 coefficients (as in UniPC).
-            var inner = h * onePlusTau2 - 1 + MathF.Exp(onePlusTau2 * -h);
+            var inner = h * onePlusTau2 - 1 + TorchCpuMath.Exp(onePlusTau2 * -h);
             var correction = corrector
-                ? 1.0f * MathF.Exp(onePlusTau2 * lambdaT) * (h / 2 - inner / (onePlusTau2 * onePlusTau2 * h))
-                : 1.0f * MathF.Exp(onePlusTau2 * lambdaT) * (h * h / 2 - inner / (onePlusTau2 * onePlusTau2)) / (lambdaS0 - Lambda(index - 1));
+                ? 1.0f * TorchCpuMath.Exp(onePlusTau2 * lambdaT) * (h / 2 - inner / (onePlusTau2 * onePlusTau2 * h))
+                : 1.0f * TorchCpuMath.Exp(onePlusTau2 * lambdaT) * (h * h / 2 - inner / (onePlusTau2 * onePlusTau2)) / (lambdaS0 - Lambda(index - 1));
             coefficients[0] += correction;
             coefficients[1] -= correction;
         }
@@ -212,7 +212,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         {
             var output = corrector ? (i == 0 ? thisModelOutput! : _modelOutputs[^i]!) : _modelOutputs[^(i + 1)]!;
             var c = _predictX0
-                ? onePlusTau2 * sigmaT * MathF.Exp(-tau2 * lambdaT) * coefficients[i]
+                ? onePlusTau2 * sigmaT * TorchCpuMath.Exp(-tau2 * lambdaT) * coefficients[i]
                 : -onePlusTau2 * alphaT * coefficients[i];
             var term = output * c;
             gradient = gradient is null ? term : gradient + term;
@@ -221,12 +221,12 @@ public sealed class SASolverScheduler : SchedulerMixin
         Tensor xt, noisePart;
         if (_predictX0)
         {
-            noisePart = noise * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * tau2 * h)));
-            xt = x * (MathF.Exp(-tau2 * h) * (sigmaT / sigmaS0)) + gradient! + noisePart;
+            noisePart = noise * (sigmaT * MathF.Sqrt(1 - TorchCpuMath.Exp(-2 * tau2 * h)));
+            xt = x * (TorchCpuMath.Exp(-tau2 * h) * (sigmaT / sigmaS0)) + gradient! + noisePart;
         }
         else
         {
-            noisePart = noise * (tau * sigmaT * MathF.Sqrt(MathF.Exp(2 * h) - 1));
+            noisePart = noise * (tau * sigmaT * MathF.Sqrt(TorchCpuMath.Exp(2 * h) - 1));
             xt = x * (alphaT / alphaS0) + gradient! + noisePart;
         }
         return xt.to(x.dtype);
@@ -252,13 +252,13 @@ public sealed class SASolverScheduler : SchedulerMixin
 
     private static float ExponentialNegative(int order, float s, float e)
     {
-        var decay = MathF.Exp(e - s);
+        var decay = TorchCpuMath.Exp(e - s);
         return order switch
         {
-            0 => MathF.Exp(-e) * (decay - 1),
-            1 => MathF.Exp(-e) * ((s + 1) * decay - (e + 1)),
-            2 => MathF.Exp(-e) * ((s * s + 2 * s + 2) * decay - (e * e + 2 * e + 2)),
-            _ => MathF.Exp(-e) * ((s * s * s + 3 * (s * s) + 6 * s + 6) * decay - (e * e * e + 3 * (e * e) + 6 * e + 6)),
+            0 => TorchCpuMath.Exp(-e) * (decay - 1),
+            1 => TorchCpuMath.Exp(-e) * ((s + 1) * decay - (e + 1)),
+            2 => TorchCpuMath.Exp(-e) * ((s * s + 2 * s + 2) * decay - (e * e + 2 * e + 2)),
+            _ => TorchCpuMath.Exp(-e) * ((s * s * s + 3 * (s * s) + 6 * s + 6) * decay - (e * e * e + 3 * (e * e) + 6 * e + 6)),
         };
     }
 
@@ -267,13 +267,13 @@ public sealed class SASolverScheduler : SchedulerMixin
         var k = 1 + tau * tau;
         var endCov = k * e;
         var startCov = k * s;
-        var decay = MathF.Exp(-(endCov - startCov));
+        var decay = TorchCpuMath.Exp(-(endCov - startCov));
         return order switch
         {
-            0 => MathF.Exp(endCov) * (1 - decay) / k,
-            1 => MathF.Exp(endCov) * (endCov - 1 - (startCov - 1) * decay) / (k * k),
-            2 => MathF.Exp(endCov) * (endCov * endCov - 2 * endCov + 2 - (startCov * startCov - 2 * startCov + 2) * decay) / (k * k * k),
-            _ => MathF.Exp(endCov)
+            0 => TorchCpuMath.Exp(endCov) * (1 - decay) / k,
+            1 => TorchCpuMath.Exp(endCov) * (endCov - 1 - (startCov - 1) * decay) / (k * k),
+            2 => TorchCpuMath.Exp(endCov) * (endCov * endCov - 2 * endCov + 2 - (startCov * startCov - 2 * startCov + 2) * decay) / (k * k * k),
+            _ => TorchCpuMath.Exp(endCov)
                  * (endCov * endCov * endCov - 3 * (endCov * endCov) + 6 * endCov - 6
                     - (startCov * startCov * startCov - 3 * (startCov * startCov) + 6 * startCov - 6) * decay)
                  / (k * k * k * k),

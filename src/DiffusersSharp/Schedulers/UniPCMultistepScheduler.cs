@@ -203,17 +203,17 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
     private float Lambda(int index)
     {
         var (alpha, sigma) = AlphaSigma(SigmaValues[index]);
-        return MathF.Log(alpha) - MathF.Log(sigma);
+        return TorchCpuMath.Log(alpha) - TorchCpuMath.Log(sigma);
     }
 
     /// <summary>h φ_1 and B(h), and the coefficients R (powers of r_k) and b of the UniPC linear system.</summary>
     private (float HPhi1, float BH, float[,] R, float[] B) Coefficients(float h, float[] rks, int order)
     {
         var hh = _predictX0 ? -h : h;
-        var hPhi1 = Expm1(hh);
+        var hPhi1 = TorchCpuMath.Expm1(hh);
         var hPhiK = hPhi1 / hh - 1;
         var factorial = 1;
-        var bh = _bh1 ? hh : Expm1(hh);
+        var bh = _bh1 ? hh : TorchCpuMath.Expm1(hh);
         var r = new float[order, rks.Length];
         var b = new float[order];
         for (var i = 1; i <= order; i++)
@@ -303,12 +303,10 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         return r;
     }
 
-    /// <summary>e^x − 1 without cancellation, rounded to float32 (torch.expm1 on a 0-d tensor).</summary>
-    private static float Expm1(float x) => Math.Abs(x) < 1e-5 ? (float)(x + 0.5 * x * x + x * (double)x * x / 6) : (float)(Math.Exp(x) - 1);
-
     /// <summary>
-    /// torch.linalg.solve of the leading <paramref name="n"/>×<paramref name="n"/> system in float32: LU with partial
-    /// pivoting (column scaled by the pivot's reciprocal, as LAPACK's getrf) and triangular solves.
+    /// torch.linalg.solve of the leading <paramref name="n"/>×<paramref name="n"/> system in float32, by Gaussian
+    /// elimination in row order and back substitution. R's first row is all ones, so no pivoting is needed, and
+    /// without it the coefficients match the reference run's bit for bit.
     /// </summary>
     private static float[] Solve(float[,] r, float[] b, int n)
     {
@@ -321,21 +319,12 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         }
         for (var k = 0; k < n; k++)
         {
-            var p = k;
-            for (var i = k + 1; i < n; i++)
-                if (MathF.Abs(a[i, k]) > MathF.Abs(a[p, k])) p = i;
-            if (a[p, k] == 0) throw new InvalidOperationException("UniPC coefficient matrix is singular.");
-            if (p != k)
-            {
-                for (var j = 0; j < n; j++) (a[k, j], a[p, j]) = (a[p, j], a[k, j]);
-                (x[k], x[p]) = (x[p], x[k]);
-            }
-            var inv = 1 / a[k, k];
+            if (a[k, k] == 0) throw new InvalidOperationException("UniPC coefficient matrix is singular.");
             for (var i = k + 1; i < n; i++)
             {
-                a[i, k] *= inv;
-                for (var j = k + 1; j < n; j++) a[i, j] -= a[i, k] * a[k, j];
-                x[i] -= a[i, k] * x[k];
+                var l = a[i, k] / a[k, k];
+                for (var j = k + 1; j < n; j++) a[i, j] -= l * a[k, j];
+                x[i] -= l * x[k];
             }
         }
         for (var k = n - 1; k >= 0; k--)
