@@ -60,13 +60,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         ValidateInferenceSteps(numInferenceSteps);
         var n = numInferenceSteps;
         var N = _numTrainTimesteps;
-        double[] timesteps = _timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(N - 1, n + 1)))[..^1],
-            "leading" => NumPyCompat.Reverse(Enumerable.Range(0, n + 1).Select(i => (double)((long)i * (N / (n + 1)))).ToArray())[..^1]
-                .Select(t => t + Config.GetInt("steps_offset", 0)).ToArray(),
-            _ => TrailingSpacing(N, N, n),
-        };
+        var timesteps = MultistepTimesteps(_timestepSpacing, N, N, n, Config.GetInt("steps_offset", 0));
 
         var trainSigmas32 = SigmasFromAlphasCumprod(_alphasCumprod);
         var trainSigmas = NumPyCompat.ToFloat64(trainSigmas32);
@@ -82,7 +76,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         else if (_useFlowSigmas)
         {
             var shift = Config.GetDouble("flow_shift", 1.0);
-            var sigmas = NumPyCompat.Linspace(1, 1.0 / N, n + 1).Select(a => 1.0 - a).Select(s => shift * s / (1 + (shift - 1) * s)).Reverse().ToArray()[..^1];
+            var sigmas = FlowSigmas(N, n, shift);
             timesteps = sigmas.Select(s => s * N).ToArray();
             sigmas32 = NumPyCompat.ToFloat32(sigmas.Append(sigmas[^1]).ToArray());
         }
@@ -121,8 +115,8 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         {
             var (alphaT, sigmaT) = AlphaSigma(SigmaValues[index + 1]);
             var (alphaS, sigmaS) = AlphaSigma(SigmaValues[index]);
-            var h = MathF.Log(alphaT) - MathF.Log(sigmaT) - (MathF.Log(alphaS) - MathF.Log(sigmaS));
-            prevSample = sample * (alphaT / alphaS) - converted * (sigmaT * (MathF.Exp(h) - 1));
+            var h = TorchCpuMath.Log(alphaT) - TorchCpuMath.Log(sigmaT) - (TorchCpuMath.Log(alphaS) - TorchCpuMath.Log(sigmaS));
+            prevSample = sample * (alphaT / alphaS) - converted * (sigmaT * (TorchCpuMath.Exp(h) - 1));
         }
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
         {
@@ -148,12 +142,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         return (sample - x0 * alphaT) / sigmaT;
     }
 
-    private (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_useFlowSigmas) return (1 - sigma, sigma);
-        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
+    private (float Alpha, float Sigma) AlphaSigma(float sigma) => SchedulerUtils.AlphaSigma(sigma, _useFlowSigmas);
 
     private float Rho(int index)
     {
@@ -192,12 +181,6 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         return (sample / alphaS0 + _modelOutputs[^1]! * coef1 + _modelOutputs[^2]! * coef2 + _modelOutputs[^3]! * coef3) * alphaT;
     }
 
-    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        using var scope = NewDisposeScope();
-        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => AlphaSigma(SigmaValues[i])).ToArray();
-        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
-        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
-        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
-    }
+    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        AddNoiseWithAlphaSigma(originalSamples, noise, timesteps, _useFlowSigmas);
 }

@@ -56,7 +56,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
-        _lambdaT = _alphasCumprod.Select(a => TorchCpuMath.Log(MathF.Sqrt(a)) - TorchCpuMath.Log(MathF.Sqrt(1 - a))).ToArray();
+        _lambdaT = LambdaT(_alphasCumprod);
         StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
@@ -104,9 +104,8 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         var N = _numTrainTimesteps;
         NumInferenceSteps = n;
 
-        var lambdaMin = Config.GetDouble("lambda_min_clipped", double.NegativeInfinity);
-        var clippedIdx = _lambdaT.Count(l => l < lambdaMin);
-        double[] timesteps = NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(N - 1 - clippedIdx, n + 1)))[..^1];
+        // Always linspace spacing here, clipped where λ(t) drops below lambda_min_clipped.
+        var timesteps = MultistepTimesteps("linspace", N, LastTimestep(Config, _lambdaT), n, 0);
 
         var trainSigmas32 = SigmasFromAlphasCumprod(_alphasCumprod);
         var trainSigmas = NumPyCompat.ToFloat64(trainSigmas32);
@@ -121,7 +120,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         else if (_useFlowSigmas)
         {
             var shift = Config.GetDouble("flow_shift", 1.0);
-            sigmas = NumPyCompat.Linspace(1, 1.0 / N, n + 1).Select(a => 1.0 - a).Select(s => shift * s / (1 + (shift - 1) * s)).Reverse().ToArray()[..^1];
+            sigmas = FlowSigmas(N, n, shift);
             timesteps = sigmas.Select(s => s * N).ToArray();
         }
         else
@@ -173,12 +172,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         return new SchedulerOutput(prevSample.MoveToOuterDisposeScope(), null);
     }
 
-    private (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_useFlowSigmas) return (1 - sigma, sigma);
-        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
+    private (float Alpha, float Sigma) AlphaSigma(float sigma) => SchedulerUtils.AlphaSigma(sigma, _useFlowSigmas);
 
     private DpmPoint Point(int index)
     {
@@ -270,12 +264,6 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         }
     }
 
-    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        using var scope = NewDisposeScope();
-        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => AlphaSigma(SigmaValues[i])).ToArray();
-        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
-        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
-        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
-    }
+    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        AddNoiseWithAlphaSigma(originalSamples, noise, timesteps, _useFlowSigmas);
 }

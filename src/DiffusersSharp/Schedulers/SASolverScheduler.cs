@@ -59,7 +59,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _alphasCumprod = AlphasCumprod(Config);
-        _lambdaT = _alphasCumprod.Select(a => TorchCpuMath.Log(MathF.Sqrt(a)) - TorchCpuMath.Log(MathF.Sqrt(1 - a))).ToArray();
+        _lambdaT = LambdaT(_alphasCumprod);
         StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         var history = Math.Max(_predictorOrder, _correctorOrder - 1);
@@ -74,15 +74,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         ValidateInferenceSteps(numInferenceSteps);
         var n = numInferenceSteps;
         var N = _numTrainTimesteps;
-        var lambdaMin = Config.GetDouble("lambda_min_clipped", double.NegativeInfinity);
-        var lastTimestep = N - _lambdaT.Count(l => l < lambdaMin);
-        double[] timesteps = _timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(lastTimestep - 1, n + 1)))[..^1],
-            "leading" => NumPyCompat.Reverse(Enumerable.Range(0, n + 1).Select(i => (double)((long)i * (lastTimestep / (n + 1)))).ToArray())[..^1]
-                .Select(t => t + Config.GetInt("steps_offset", 0)).ToArray(),
-            _ => TrailingSpacing(lastTimestep, N, n),
-        };
+        var timesteps = MultistepTimesteps(_timestepSpacing, N, LastTimestep(Config, _lambdaT), n, Config.GetInt("steps_offset", 0));
 
         var trainSigmas32 = SigmasFromAlphasCumprod(_alphasCumprod);
         var trainSigmas = NumPyCompat.ToFloat64(trainSigmas32);
@@ -97,7 +89,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         else if (_useFlowSigmas)
         {
             var shift = Config.GetDouble("flow_shift", 1.0);
-            var sigmas = NumPyCompat.Linspace(1, 1.0 / N, n + 1).Select(a => 1.0 - a).Select(s => shift * s / (1 + (shift - 1) * s)).Reverse().ToArray()[..^1];
+            var sigmas = FlowSigmas(N, n, shift);
             timesteps = sigmas.Select(s => s * N).ToArray();
             sigmas32 = NumPyCompat.ToFloat32(sigmas.Append(sigmas[^1]).ToArray());
         }
@@ -165,12 +157,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         return new SchedulerOutput(prevSample.MoveToOuterDisposeScope(), null);
     }
 
-    private (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_useFlowSigmas) return (1 - sigma, sigma);
-        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
+    private (float Alpha, float Sigma) AlphaSigma(float sigma) => SchedulerUtils.AlphaSigma(sigma, _useFlowSigmas);
 
     private float Lambda(int index)
     {
@@ -318,12 +305,6 @@ public sealed class SASolverScheduler : SchedulerMixin
         }
     }
 
-    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        using var scope = NewDisposeScope();
-        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => AlphaSigma(SigmaValues[i])).ToArray();
-        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
-        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
-        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
-    }
+    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        AddNoiseWithAlphaSigma(originalSamples, noise, timesteps, _useFlowSigmas);
 }

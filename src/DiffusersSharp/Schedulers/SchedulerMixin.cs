@@ -258,6 +258,16 @@ public abstract class SchedulerMixin : IDisposable
         return (originalSamples + noise * sigma).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The variance-preserving forward process α_t x0 + σ_t ε of the DPM-Solver family, at each timestep's sigma.</summary>
+    protected Tensor AddNoiseWithAlphaSigma(Tensor originalSamples, Tensor noise, Tensor timesteps, bool flowSigmas)
+    {
+        using var scope = NewDisposeScope();
+        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => SchedulerUtils.AlphaSigma(SigmaValues[i], flowSigmas)).ToArray();
+        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
+        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
+        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Per-sample coefficients shaped to broadcast against <paramref name="like"/>: [B, 1, 1, ...].</summary>
     protected static Tensor PerSample(float[] values, Tensor like) =>
         SchedulerUtils.BroadcastTo(tensor(values, device: like.device).to(like.dtype), like.dim());

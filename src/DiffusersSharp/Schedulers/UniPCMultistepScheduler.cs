@@ -77,13 +77,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
             throw new ArgumentException("mu must be passed when use_dynamic_shifting is set.", nameof(mu));
         var n = numInferenceSteps;
         var N = _numTrainTimesteps;
-        double[] timesteps = _timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(N - 1, n + 1)))[..^1],
-            "leading" => NumPyCompat.Reverse(Enumerable.Range(0, n + 1).Select(i => (double)((long)i * (N / (n + 1)))).ToArray())[..^1]
-                .Select(t => t + Config.GetInt("steps_offset", 0)).ToArray(),
-            _ => TrailingSpacing(N, N, n),
-        };
+        var timesteps = MultistepTimesteps(_timestepSpacing, N, N, n, Config.GetInt("steps_offset", 0));
 
         var trainSigmas32 = SigmasFromAlphasCumprod(_alphasCumprod);
         var trainSigmas = NumPyCompat.ToFloat64(trainSigmas32);
@@ -193,12 +187,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         };
     }
 
-    private (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_useFlowSigmas) return (1 - sigma, sigma);
-        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
+    private (float Alpha, float Sigma) AlphaSigma(float sigma) => SchedulerUtils.AlphaSigma(sigma, _useFlowSigmas);
 
     private float Lambda(int index)
     {
@@ -335,12 +324,6 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         return x;
     }
 
-    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        using var scope = NewDisposeScope();
-        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => AlphaSigma(SigmaValues[i])).ToArray();
-        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
-        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
-        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
-    }
+    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        AddNoiseWithAlphaSigma(originalSamples, noise, timesteps, _useFlowSigmas);
 }
