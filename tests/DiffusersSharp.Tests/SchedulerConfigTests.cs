@@ -135,3 +135,39 @@ public class SchedulerConfigTests
         Assert.Equal(sigma.item<float>(), noisy[0, 0, 0, 0].item<float>());
     }
 }
+
+/// <summary>The scheduler of every pipeline fixture: built the way the pipeline case built it, same config and schedule.</summary>
+public class PipelineSchedulerTests
+{
+    public static TheoryData<string> Cases() => new(FixtureCase.List("pipelines"));
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void SchedulerConfigAndTimestepsMatchThePipelineCase(string caseName)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(FixtureCase.PathOf(caseName + ".json")))!;
+        var spec = manifest["scheduler"]!;
+        var className = spec["class"]!.GetValue<string>();
+        var modelScheduler = FixtureCase.PathOf(manifest["model"]!.GetValue<string>() + "/scheduler");
+        SchedulerMixin scheduler;
+        if (File.Exists(Path.Combine(modelScheduler, "scheduler_config.json")))
+        {
+            // As the pipeline did: the model's own scheduler, or X.from_config(model scheduler config).
+            using var own = SchedulerFactory.FromPretrained(modelScheduler);
+            scheduler = own.ClassName == className ? SchedulerFactory.FromPretrained(modelScheduler) : SchedulerFactory.FromConfig(className, own.Config);
+            foreach (var (key, value) in spec["config"]!.AsObject())
+                Assert.True(JsonNode.DeepEquals(value, scheduler.Config[key]), $"{key}: expected {value?.ToJsonString()}, got {scheduler.Config[key]?.ToJsonString()}");
+        }
+        else
+        {
+            // Model folder not in this checkout: the resolved config recorded in the case.
+            scheduler = SchedulerFactory.FromConfig(className, ModelConfig.Parse(spec["config"]!.ToJsonString()));
+        }
+        using (scheduler)
+        {
+            scheduler.SetTimesteps(manifest["call"]!["num_inference_steps"]!.GetValue<int>());
+            var expected = manifest["scheduler_timesteps_after_call"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+            Assert.Equal(expected, scheduler.Timesteps.to(ScalarType.Float64).data<double>().ToArray());
+        }
+    }
+}

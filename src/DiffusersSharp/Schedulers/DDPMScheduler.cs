@@ -118,11 +118,11 @@ public sealed class DDPMScheduler : SchedulerMixin
             Tensor noiseTerm = _varianceType switch
             {
                 "fixed_small" => varianceNoise * MathF.Sqrt(variance),
-                "fixed_small_log" => varianceNoise * MathF.Exp(0.5f * MathF.Log(variance)),
+                "fixed_small_log" => varianceNoise * TorchCpuMath.Exp(0.5f * TorchCpuMath.Log(variance)),
                 "fixed_large" => varianceNoise * MathF.Sqrt(currentBetaT),
                 "learned" => predictedVariance!.pow(0.5) * varianceNoise,
-                _ => ((predictedVariance! + 1) / 2 * MathF.Log(currentBetaT)
-                      + OneMinus((predictedVariance! + 1) / 2) * MathF.Log(variance)).mul(0.5).exp() * varianceNoise,
+                _ => ((predictedVariance! + 1) / 2 * TorchCpuMath.Log(currentBetaT)
+                      + OneMinus((predictedVariance! + 1) / 2) * TorchCpuMath.Log(variance)).mul(0.5).exp() * varianceNoise,
             };
             predPrevSample = predPrevSample + noiseTerm;
         }

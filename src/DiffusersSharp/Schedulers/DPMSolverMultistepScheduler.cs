@@ -73,8 +73,8 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
 
         _alphasCumprod = AlphasCumprod(Config, zeroSnrFloor: true);
         // λ(t) = log α_t − log σ_t, only used to clip the schedule at lambda_min_clipped.
-        _lambdaT = _alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1 - a))).ToArray();
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        _lambdaT = LambdaT(_alphasCumprod);
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
     }
@@ -88,16 +88,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         var N = _numTrainTimesteps;
 
         // Clip the schedule where λ(t) drops below lambda_min_clipped (for numerical stability of cosine schedules).
-        var lambdaMin = Config.GetDouble("lambda_min_clipped", double.NegativeInfinity);
-        var clippedIdx = _lambdaT.Count(l => l < lambdaMin);
-        var lastTimestep = N - clippedIdx;
-        double[] timesteps = _timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(lastTimestep - 1, n + 1)))[..^1],
-            "leading" => NumPyCompat.Reverse(Enumerable.Range(0, n + 1).Select(i => (double)((long)i * (lastTimestep / (n + 1)))).ToArray())[..^1]
-                .Select(t => t + Config.GetInt("steps_offset", 0)).ToArray(),
-            _ => TrailingSpacing(lastTimestep, N, n),
-        };
+        var timesteps = MultistepTimesteps(_timestepSpacing, N, LastTimestep(Config, _lambdaT), n, Config.GetInt("steps_offset", 0));
 
         var trainSigmas32 = SigmasFromAlphasCumprod(_alphasCumprod);
         var trainSigmas = NumPyCompat.ToFloat64(trainSigmas32);
@@ -124,8 +115,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         else if (_useFlowSigmas)
         {
             var shift = Config.GetDouble("flow_shift", 1.0);
-            var flow = NumPyCompat.Linspace(1, 1.0 / N, n + 1).Select(a => 1.0 - a).Select(s => shift * s / (1 + (shift - 1) * s)).Reverse().ToArray();
-            sigmas = flow[..^1];
+            sigmas = FlowSigmas(N, n, shift);
             timesteps = sigmas.Select(s => s * N).ToArray();
         }
         else
@@ -134,7 +124,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         }
 
         var sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
-        SetSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
+        StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         NumInferenceSteps = timesteps.Length;
         ClearModelOutputs();
@@ -182,41 +172,14 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
     {
         var sigma = SigmaValues[index];
         var (alphaT, sigmaT) = AlphaSigma(sigma);
-        if (_learnedVariance) modelOutput = modelOutput[.., ..3];
-        if (_algorithmType.EndsWith("++", StringComparison.Ordinal))
-        {
-            var x0 = _predictionType switch
-            {
-                "epsilon" => (sample - modelOutput * sigmaT) / alphaT,
-                "sample" => modelOutput.clone(),
-                "v_prediction" => sample * alphaT - modelOutput * sigmaT,
-                _ => sample - modelOutput * sigma,
-            };
-            return _thresholding ? Threshold(x0) : x0;
-        }
-
-        var epsilon = _predictionType switch
-        {
-            "epsilon" => modelOutput.clone(),
-            "sample" => (sample - modelOutput * alphaT) / sigmaT,
-            _ => modelOutput * alphaT + sample * sigmaT,
-        };
-        if (!_thresholding) return epsilon;
-        var x0Pred = Threshold((sample - epsilon * sigmaT) / alphaT);
-        return (sample - x0Pred * alphaT) / sigmaT;
+        return DPMSolverUpdates.ConvertModelOutput(_algorithmType.EndsWith("++", StringComparison.Ordinal), _predictionType,
+            _learnedVariance ? modelOutput[.., ..3] : modelOutput, sample, sigma, alphaT, sigmaT, _thresholding ? Threshold : null);
     }
 
     private Tensor Threshold(Tensor x0) =>
         ThresholdSample(x0, Config.GetDouble("dynamic_thresholding_ratio", 0.995), Config.GetDouble("sample_max_value", 1.0));
 
-    /// <summary>(α_t, σ_t) of a Karras sigma: α = 1/sqrt(σ² + 1), σ_t = σ α (flow: α = 1 − σ, σ_t = σ).</summary>
-    private (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_useFlowSigmas) return (1 - sigma, sigma);
-        // Python's `1 / x` on a tensor is reciprocal(x) * 1: one rounding, as here.
-        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
+    private (float Alpha, float Sigma) AlphaSigma(float sigma) => SchedulerUtils.AlphaSigma(sigma, _useFlowSigmas);
 
     private DpmPoint Point(int index)
     {
@@ -224,14 +187,8 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         return DpmPoint.Of(alpha, sigma);
     }
 
-    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        using var scope = NewDisposeScope();
-        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => AlphaSigma(SigmaValues[i])).ToArray();
-        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
-        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
-        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
-    }
+    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        AddNoiseWithAlphaSigma(originalSamples, noise, timesteps, _useFlowSigmas);
 
     private void ClearModelOutputs()
     {

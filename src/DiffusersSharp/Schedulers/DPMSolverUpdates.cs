@@ -5,7 +5,7 @@ namespace DiffusersSharp.Schedulers;
 /// <summary>A point of the DPM-Solver schedule: α_t, σ_t and λ_t = log α_t − log σ_t (float32, as diffusers' 0-d tensors).</summary>
 internal readonly record struct DpmPoint(float Alpha, float Sigma, float Lambda)
 {
-    public static DpmPoint Of(float alpha, float sigma) => new(alpha, sigma, MathF.Log(alpha) - MathF.Log(sigma));
+    public static DpmPoint Of(float alpha, float sigma) => new(alpha, sigma, TorchCpuMath.Log(alpha) - TorchCpuMath.Log(sigma));
 }
 
 /// <summary>
@@ -15,6 +15,37 @@ internal readonly record struct DpmPoint(float Alpha, float Sigma, float Lambda)
 /// </summary>
 internal static class DPMSolverUpdates
 {
+    /// <summary>
+    /// diffusers' <c>convert_model_output</c> of the DPM-Solver family: the data prediction x0 (DPM-Solver++ style,
+    /// thresholded if asked) or the noise prediction ε, from the model output in its own parameterisation. The result is
+    /// a new tensor.
+    /// </summary>
+    public static Tensor ConvertModelOutput(bool dataPrediction, string predictionType, Tensor modelOutput, Tensor sample,
+        float sigma, float alphaT, float sigmaT, Func<Tensor, Tensor>? threshold)
+    {
+        if (dataPrediction)
+        {
+            var x0 = predictionType switch
+            {
+                "epsilon" => (sample - modelOutput * sigmaT) / alphaT,
+                "sample" => modelOutput.clone(),
+                "v_prediction" => sample * alphaT - modelOutput * sigmaT,
+                _ => sample - modelOutput * sigma,
+            };
+            return threshold is null ? x0 : threshold(x0);
+        }
+
+        var epsilon = predictionType switch
+        {
+            "epsilon" => modelOutput.clone(),
+            "sample" => (sample - modelOutput * alphaT) / sigmaT,
+            _ => modelOutput * alphaT + sample * sigmaT,
+        };
+        if (threshold is null) return epsilon;
+        var x0Pred = threshold((sample - epsilon * sigmaT) / alphaT);
+        return (sample - x0Pred * alphaT) / sigmaT;
+    }
+
     /// <summary>One step of DPM-Solver(++) first order (equivalent to DDIM).</summary>
     public static Tensor FirstOrder(string algorithm, DpmPoint t, DpmPoint s, Tensor modelOutput, Tensor sample, Tensor? noise)
     {
@@ -23,14 +54,14 @@ internal static class DPMSolverUpdates
         var h = lambdaT - lambdaS;
         return algorithm switch
         {
-            "dpmsolver++" => sample * (sigmaT / sigmaS) - modelOutput * (alphaT * (MathF.Exp(-h) - 1)),
-            "dpmsolver" => sample * (alphaT / alphaS) - modelOutput * (sigmaT * (MathF.Exp(h) - 1)),
-            "sde-dpmsolver++" => sample * (sigmaT / sigmaS * MathF.Exp(-h))
-                                 + modelOutput * (alphaT * (1 - MathF.Exp(-2 * h)))
-                                 + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h))),
+            "dpmsolver++" => sample * (sigmaT / sigmaS) - modelOutput * (alphaT * (TorchCpuMath.Exp(-h) - 1)),
+            "dpmsolver" => sample * (alphaT / alphaS) - modelOutput * (sigmaT * (TorchCpuMath.Exp(h) - 1)),
+            "sde-dpmsolver++" => sample * (sigmaT / sigmaS * TorchCpuMath.Exp(-h))
+                                 + modelOutput * (alphaT * (1 - TorchCpuMath.Exp(-2 * h)))
+                                 + noise! * (sigmaT * MathF.Sqrt(1 - TorchCpuMath.Exp(-2 * h))),
             _ => sample * (alphaT / alphaS)
-                 - modelOutput * (2 * (sigmaT * (MathF.Exp(h) - 1)))
-                 + noise! * (sigmaT * MathF.Sqrt(MathF.Exp(2 * h) - 1)),
+                 - modelOutput * (2 * (sigmaT * (TorchCpuMath.Exp(h) - 1)))
+                 + noise! * (sigmaT * MathF.Sqrt(TorchCpuMath.Exp(2 * h) - 1)),
         };
     }
 
@@ -49,35 +80,35 @@ internal static class DPMSolverUpdates
         {
             case "dpmsolver++":
             {
-                var c = alphaT * (MathF.Exp(-h) - 1);
+                var c = alphaT * (TorchCpuMath.Exp(-h) - 1);
                 return midpoint
                     ? sample * (sigmaT / sigmaS0) - d0 * c - d1 * (0.5f * c)
-                    : sample * (sigmaT / sigmaS0) - d0 * c + d1 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1));
+                    : sample * (sigmaT / sigmaS0) - d0 * c + d1 * (alphaT * ((TorchCpuMath.Exp(-h) - 1) / h + 1));
             }
             case "dpmsolver":
             {
-                var c = sigmaT * (MathF.Exp(h) - 1);
+                var c = sigmaT * (TorchCpuMath.Exp(h) - 1);
                 return midpoint
                     ? sample * (alphaT / alphaS0) - d0 * c - d1 * (0.5f * c)
-                    : sample * (alphaT / alphaS0) - d0 * c - d1 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1));
+                    : sample * (alphaT / alphaS0) - d0 * c - d1 * (sigmaT * ((TorchCpuMath.Exp(h) - 1) / h - 1));
             }
             case "sde-dpmsolver++":
             {
-                var c = alphaT * (1 - MathF.Exp(-2 * h));
-                var x = sample * (sigmaT / sigmaS0 * MathF.Exp(-h)) + d0 * c;
+                var c = alphaT * (1 - TorchCpuMath.Exp(-2 * h));
+                var x = sample * (sigmaT / sigmaS0 * TorchCpuMath.Exp(-h)) + d0 * c;
                 x = midpoint
                     ? x + d1 * (0.5f * c)
-                    : x + d1 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1));
-                return x + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h)));
+                    : x + d1 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h)) / (-2 * h) + 1));
+                return x + noise! * (sigmaT * MathF.Sqrt(1 - TorchCpuMath.Exp(-2 * h)));
             }
             default:
             {
-                var c = sigmaT * (MathF.Exp(h) - 1);
+                var c = sigmaT * (TorchCpuMath.Exp(h) - 1);
                 var x = sample * (alphaT / alphaS0) - d0 * (2 * c);
                 x = midpoint
                     ? x - d1 * c
-                    : x - d1 * (2 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1)));
-                return x + noise! * (sigmaT * MathF.Sqrt(MathF.Exp(2 * h) - 1));
+                    : x - d1 * (2 * (sigmaT * ((TorchCpuMath.Exp(h) - 1) / h - 1)));
+                return x + noise! * (sigmaT * MathF.Sqrt(TorchCpuMath.Exp(2 * h) - 1));
             }
         }
     }
@@ -101,18 +132,18 @@ internal static class DPMSolverUpdates
         return algorithm switch
         {
             "dpmsolver++" => sample * (sigmaT / sigmaS0)
-                             - d0 * (alphaT * (MathF.Exp(-h) - 1))
-                             + d1 * (alphaT * ((MathF.Exp(-h) - 1) / h + 1))
-                             - d2 * (alphaT * ((MathF.Exp(-h) - 1 + h) / (h * h) - 0.5f)),
+                             - d0 * (alphaT * (TorchCpuMath.Exp(-h) - 1))
+                             + d1 * (alphaT * ((TorchCpuMath.Exp(-h) - 1) / h + 1))
+                             - d2 * (alphaT * ((TorchCpuMath.Exp(-h) - 1 + h) / (h * h) - 0.5f)),
             "dpmsolver" => sample * (alphaT / alphaS0)
-                           - d0 * (sigmaT * (MathF.Exp(h) - 1))
-                           - d1 * (sigmaT * ((MathF.Exp(h) - 1) / h - 1))
-                           - d2 * (sigmaT * ((MathF.Exp(h) - 1 - h) / (h * h) - 0.5f)),
-            "sde-dpmsolver++" => sample * (sigmaT / sigmaS0 * MathF.Exp(-h))
-                                 + d0 * (alphaT * (1 - MathF.Exp(-2 * h)))
-                                 + d1 * (alphaT * ((1 - MathF.Exp(-2 * h)) / (-2 * h) + 1))
-                                 + d2 * (alphaT * ((1 - MathF.Exp(-2 * h) - 2 * h) / ((2 * h) * (2 * h)) - 0.5f))
-                                 + noise! * (sigmaT * MathF.Sqrt(1 - MathF.Exp(-2 * h))),
+                           - d0 * (sigmaT * (TorchCpuMath.Exp(h) - 1))
+                           - d1 * (sigmaT * ((TorchCpuMath.Exp(h) - 1) / h - 1))
+                           - d2 * (sigmaT * ((TorchCpuMath.Exp(h) - 1 - h) / (h * h) - 0.5f)),
+            "sde-dpmsolver++" => sample * (sigmaT / sigmaS0 * TorchCpuMath.Exp(-h))
+                                 + d0 * (alphaT * (1 - TorchCpuMath.Exp(-2 * h)))
+                                 + d1 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h)) / (-2 * h) + 1))
+                                 + d2 * (alphaT * ((1 - TorchCpuMath.Exp(-2 * h) - 2 * h) / ((2 * h) * (2 * h)) - 0.5f))
+                                 + noise! * (sigmaT * MathF.Sqrt(1 - TorchCpuMath.Exp(-2 * h))),
             // diffusers has no third-order SDE-DPM-Solver: its step fails there.
             _ => throw new NotSupportedException($"DPM-Solver has no third-order update for algorithm_type \"{algorithm}\" (diffusers fails here too); use solver_order 2."),
         };

@@ -49,7 +49,7 @@ public sealed class EDMDPMSolverMultistepScheduler : SchedulerMixin
 
         var sigmas = _edm.Sigmas(NumPyCompat.ToFloat64(TorchLinspace(0, 1, Config.GetInt("num_train_timesteps", 1000))));
         SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32));
-        SetSigmas(sigmas.Append(0f).ToArray());
+        StoreSigmas(sigmas.Append(0f).ToArray());
     }
 
     public override string ClassName => "EDMDPMSolverMultistepScheduler";
@@ -64,7 +64,7 @@ public sealed class EDMDPMSolverMultistepScheduler : SchedulerMixin
         var sigmas = _edm.Sigmas(NumPyCompat.ToFloat64(TorchLinspace(0, 1, numInferenceSteps)));
         SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32, device));
         var sigmaLast = _finalSigmasType == "sigma_min" ? (float)_edm.SigmaMin : 0f;
-        SetSigmas(sigmas.Append(sigmaLast).ToArray());
+        StoreSigmas(sigmas.Append(sigmaLast).ToArray());
         ClearModelOutputs();
         _lowerOrderNums = 0;
         StepIndex = null;

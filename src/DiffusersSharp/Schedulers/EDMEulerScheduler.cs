@@ -47,7 +47,7 @@ public sealed class EDMEulerScheduler : SchedulerMixin
     {
         SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32, device));
         var sigmaLast = _finalSigmasType == "sigma_min" ? sigmas[^1] : 0f;
-        SetSigmas(sigmas.Append(sigmaLast).ToArray());
+        StoreSigmas(sigmas.Append(sigmaLast).ToArray());
     }
 
     public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => sample * _edm.CIn(SigmaValues[CurrentStepIndex(timestep)]);

@@ -36,7 +36,7 @@ internal sealed class EdmPreconditioning
         {
             // torch.linspace(log σ_min, log σ_max, n) (float32), exp, flipped.
             var logs = TorchLinspace(Math.Log(SigmaMin), Math.Log(SigmaMax), ramp.Length);
-            return logs.Select(MathF.Exp).Reverse().ToArray();
+            return TorchCpuMath.ExpVector(logs).Reverse().ToArray();
         }
         var minInvRho = Math.Pow(SigmaMin, 1 / _rho);
         var maxInvRho = Math.Pow(SigmaMax, 1 / _rho);

@@ -33,7 +33,7 @@ public sealed class EulerAncestralDiscreteScheduler : SchedulerMixin
         _stepsOffset = Config.GetInt("steps_offset", 0);
 
         _alphasCumprod = AlphasCumprod(Config, zeroSnrFloor: true);
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod).Reverse().Append(0f).ToArray());
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod).Reverse().Append(0f).ToArray());
         SetTimestepsTensor(tensor(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)), ScalarType.Float64));
     }
 
@@ -47,7 +47,7 @@ public sealed class EulerAncestralDiscreteScheduler : SchedulerMixin
         var n = numInferenceSteps;
         NumInferenceSteps = n;
         var timesteps = FloatTimesteps(_timestepSpacing, _numTrainTimesteps, n, _stepsOffset);
-        SetSigmas(NumPyCompat.ToFloat32(InterpolateSigmas(timesteps, SigmasFromAlphasCumprod(_alphasCumprod)).Append(0.0).ToArray()));
+        StoreSigmas(NumPyCompat.ToFloat32(InterpolateSigmas(timesteps, SigmasFromAlphasCumprod(_alphasCumprod)).Append(0.0).ToArray()));
         SetTimestepsTensor(tensor(timesteps, ScalarType.Float32, device));
         StepIndex = null;
         BeginIndex = null;

@@ -47,7 +47,7 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         SetTimestepsTensor(_continuousTimesteps
             ? ContinuousTimesteps(sigmas, null)
             : tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
-        SetSigmas(sigmas.Append(0f).ToArray());
+        StoreSigmas(sigmas.Append(0f).ToArray());
     }
 
     public override string ClassName => "EulerDiscreteScheduler";
@@ -67,7 +67,7 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         // diffusers' log_linear builds n + 1 sigmas (torch, float32) and still appends the final sigma below.
         var sigmas = _interpolationType == "linear"
             ? InterpolateSigmas(timesteps32, trainSigmas)
-            : NumPyCompat.ToFloat64(TorchCpuMath.ExpVector(TorchLinspace(MathF.Log(trainSigmas[^1]), MathF.Log(trainSigmas[0]), n + 1)));
+            : NumPyCompat.ToFloat64(TorchCpuMath.ExpVector(TorchLinspace(NumPyCompat.Log(trainSigmas[^1]), NumPyCompat.Log(trainSigmas[0]), n + 1)));
 
         if (ConvertedSigmas(Config, sigmas, n) is { } converted)
         {
@@ -80,16 +80,15 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         SetTimestepsTensor(_continuousTimesteps
             ? ContinuousTimesteps(sigmas32[..^1], device)
             : tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32, device));
-        SetSigmas(sigmas32);
+        StoreSigmas(sigmas32);
         StepIndex = null;
         BeginIndex = null;
     }
 
-    /// <summary>0.25 log σ per sigma (float32 torch log, as diffusers computes it).</summary>
+    /// <summary>0.25 log σ per sigma (torch's float32 log, as diffusers computes it).</summary>
     private static Tensor ContinuousTimesteps(float[] sigmas, Device? device)
     {
-        using var scope = NewDisposeScope();
-        return (tensor(sigmas).log() * 0.25).to(device ?? CPU).MoveToOuterDisposeScope();
+        return tensor(TorchCpuMath.LogVector(sigmas).Select(l => l * 0.25f).ToArray(), ScalarType.Float32, device);
     }
 
     public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => ScaleBySigma(sample, timestep);

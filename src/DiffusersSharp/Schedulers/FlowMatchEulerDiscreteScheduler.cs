@@ -39,7 +39,7 @@ public sealed class FlowMatchEulerDiscreteScheduler : SchedulerMixin, IFlowMatch
         var sigmas = NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(1, n, n))).Select(t => t / n).ToArray();
         if (!_useDynamicShifting) sigmas = sigmas.Select(s => ShiftSigma32(s, Shift)).ToArray();
         SetTimestepsTensor(tensor(sigmas.Select(s => s * n).ToArray()));
-        SetSigmas(sigmas);
+        StoreSigmas(sigmas);
         _sigmaMin = sigmas[^1];
         _sigmaMax = sigmas[0];
     }
@@ -82,7 +82,7 @@ public sealed class FlowMatchEulerDiscreteScheduler : SchedulerMixin, IFlowMatch
             terminal = 1;
         }
         SetTimestepsTensor(tensor(sigmas32.Select(s => s * N).ToArray(), ScalarType.Float32, device));
-        SetSigmas(sigmas32.Append(terminal).ToArray());
+        StoreSigmas(sigmas32.Append(terminal).ToArray());
         StepIndex = null;
         BeginIndex = null;
     }

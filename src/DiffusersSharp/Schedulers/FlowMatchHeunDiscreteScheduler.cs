@@ -29,7 +29,7 @@ public sealed class FlowMatchHeunDiscreteScheduler : SchedulerMixin, IFlowMatchS
         var sigmas = NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(1, n, n)))
             .Select(t => FlowMatchEulerDiscreteScheduler.ShiftSigma32(t / n, _shift)).ToArray();
         SetTimestepsTensor(tensor(sigmas.Select(s => s * n).ToArray()));
-        SetSigmas(sigmas);
+        StoreSigmas(sigmas);
         _sigmaMin = sigmas[^1];
         _sigmaMax = sigmas[0];
     }
@@ -48,7 +48,7 @@ public sealed class FlowMatchHeunDiscreteScheduler : SchedulerMixin, IFlowMatchS
         var timesteps = sigmas.Select(s => s * N).ToArray();
         // Each timestep but the first twice; each sigma but the first and the terminal 0 twice.
         SetTimestepsTensor(tensor(timesteps[..1].Concat(timesteps[1..].SelectMany(t => new[] { t, t })).ToArray(), ScalarType.Float32, device));
-        SetSigmas(sigmas[..1].Concat(sigmas[1..].SelectMany(s => new[] { s, s })).Append(0f).ToArray());
+        StoreSigmas(sigmas[..1].Concat(sigmas[1..].SelectMany(s => new[] { s, s })).Append(0f).ToArray());
         ResetCorrector();
         StepIndex = null;
         BeginIndex = null;

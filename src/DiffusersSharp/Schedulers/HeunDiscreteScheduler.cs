@@ -65,7 +65,7 @@ public sealed class HeunDiscreteScheduler : SchedulerMixin
 
         var sigmas32 = NumPyCompat.ToFloat32(sigmas.Append(0.0).ToArray());
         // Every sigma but the first and the final 0 twice; every timestep but the first twice.
-        SetSigmas(sigmas32[..1].Concat(sigmas32[1..^1].SelectMany(s => new[] { s, s })).Concat(sigmas32[^1..]).ToArray());
+        StoreSigmas(sigmas32[..1].Concat(sigmas32[1..^1].SelectMany(s => new[] { s, s })).Concat(sigmas32[^1..]).ToArray());
         var t32 = NumPyCompat.ToFloat32(timesteps);
         SetTimestepsTensor(tensor(t32[..1].Concat(t32[1..].SelectMany(t => new[] { t, t })).ToArray(), ScalarType.Float32, device));
         ResetCorrector();

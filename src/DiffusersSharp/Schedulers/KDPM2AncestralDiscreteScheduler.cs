@@ -65,7 +65,7 @@ public sealed class KDPM2AncestralDiscreteScheduler : SchedulerMixin
         interpol[^1] = 0;
         interpol[^2] = 0;
 
-        SetSigmas(Interleave2(sigmas));
+        StoreSigmas(Interleave2(sigmas));
         _sigmasInterpol = Interleave2(interpol);
         _sigmasUp = Interleave2(up);
         _sigmasDown = Interleave2(down);

@@ -56,7 +56,7 @@ public sealed class KDPM2DiscreteScheduler : SchedulerMixin
         var logs = TorchCpuMath.LogVector(sigmas);
         var interpol = TorchCpuMath.ExpVector(logs.Select((l, i) => Lerp(l, logs[(i + logs.Length - 1) % logs.Length])).ToArray());
 
-        SetSigmas(Interleave2(sigmas));
+        StoreSigmas(Interleave2(sigmas));
         _sigmasInterpol = Interleave2(interpol);
 
         var interpolTimesteps = interpol.Select(s => (double)SigmaToTFloat32(s, logSigmas)).ToArray();

@@ -116,6 +116,7 @@ public sealed class LCMScheduler : SchedulerMixin
             prevSample = denoised * MathF.Sqrt(alphaProdTPrev) + noise * MathF.Sqrt(betaProdTPrev);
         }
         StepIndex = index + 1;
+        // The caller owns both outputs, so the last step returns the denoised sample twice as two tensors.
         var prevOut = ReferenceEquals(prevSample, denoised) ? denoised.clone() : prevSample;
         return new SchedulerOutput(prevOut.MoveToOuterDisposeScope(), denoised.MoveToOuterDisposeScope());
     }

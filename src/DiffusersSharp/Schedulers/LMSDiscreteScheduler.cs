@@ -66,7 +66,7 @@ public sealed class LMSDiscreteScheduler : SchedulerMixin
             timesteps = sigmas.Select(s => SigmaToT(s, logSigmas)).ToArray();
         }
 
-        SetSigmas(NumPyCompat.ToFloat32(sigmas.Append(0.0).ToArray()));
+        StoreSigmas(NumPyCompat.ToFloat32(sigmas.Append(0.0).ToArray()));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32, device));
         StepIndex = null;
         BeginIndex = null;

@@ -193,7 +193,7 @@ public abstract class SchedulerMixin : IDisposable
     protected void SetTimestepsTensor(Tensor timesteps) => Replace(ref _timesteps, timesteps);
 
     /// <summary>Sets the sigmas (float32, kept on the CPU as diffusers keeps them) and their host copy.</summary>
-    protected void SetSigmas(float[] sigmas)
+    protected void StoreSigmas(float[] sigmas)
     {
         SigmaValues = sigmas;
         Replace(ref _sigmas, tensor(sigmas, ScalarType.Float32));
@@ -256,6 +256,16 @@ public abstract class SchedulerMixin : IDisposable
         using var scope = NewDisposeScope();
         var sigma = PerSample(AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing).Select(i => SigmaValues[i]).ToArray(), originalSamples);
         return (originalSamples + noise * sigma).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The variance-preserving forward process α_t x0 + σ_t ε of the DPM-Solver family, at each timestep's sigma.</summary>
+    protected Tensor AddNoiseWithAlphaSigma(Tensor originalSamples, Tensor noise, Tensor timesteps, bool flowSigmas)
+    {
+        using var scope = NewDisposeScope();
+        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => SchedulerUtils.AlphaSigma(SigmaValues[i], flowSigmas)).ToArray();
+        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
+        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
+        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per-sample coefficients shaped to broadcast against <paramref name="like"/>: [B, 1, 1, ...].</summary>

@@ -205,6 +205,48 @@ internal static class SchedulerUtils
     public static double[] TrailingSpacing(double start, int trainSteps, int n) =>
         NumPyCompat.Round(NumPyCompat.Arange(start, 0, -((double)trainSteps / n))).Select(t => t - 1).ToArray();
 
+    /// <summary>
+    /// The integer timesteps of the multistep solvers (DPM-Solver, UniPC, DEIS, SA-Solver): n of n + 1 points,
+    /// descending, dropping the last, for "linspace", "leading" (+ steps_offset) or "trailing" spacing, up to
+    /// <paramref name="lastTimestep"/> (the training length, or where λ_min_clipped cuts the schedule).
+    /// </summary>
+    public static double[] MultistepTimesteps(string spacing, int trainSteps, int lastTimestep, int n, int stepsOffset) => spacing switch
+    {
+        "linspace" => NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(lastTimestep - 1, n + 1)))[..^1],
+        "leading" => NumPyCompat.Reverse(Enumerable.Range(0, n + 1).Select(i => (double)((long)i * (lastTimestep / (n + 1)))).ToArray())[..^1]
+            .Select(t => t + stepsOffset).ToArray(),
+        _ => TrailingSpacing(lastTimestep, trainSteps, n),
+    };
+
+    /// <summary>λ(t) = log α_t − log σ_t of each training timestep (torch float32), used to clip schedules.</summary>
+    public static float[] LambdaT(float[] alphasCumprod) =>
+        alphasCumprod.Select(a => TorchCpuMath.Log(MathF.Sqrt(a)) - TorchCpuMath.Log(MathF.Sqrt(1 - a))).ToArray();
+
+    /// <summary>
+    /// The training length minus the timesteps whose λ(t) is below <c>lambda_min_clipped</c> (torch.searchsorted on the
+    /// ascending λ).
+    /// </summary>
+    public static int LastTimestep(ModelConfig config, float[] lambdaT)
+    {
+        var lambdaMin = config.GetDouble("lambda_min_clipped", double.NegativeInfinity);
+        return lambdaT.Length - lambdaT.Count(l => l < lambdaMin);
+    }
+
+    /// <summary>
+    /// (α_t, σ_t) of a sigma: 1/sqrt(σ² + 1) and σ α_t for Karras sigmas (Python's <c>1 / x</c> on a tensor is one
+    /// rounding, as here), or 1 − σ and σ for flow sigmas.
+    /// </summary>
+    public static (float Alpha, float Sigma) AlphaSigma(float sigma, bool flowSigmas)
+    {
+        if (flowSigmas) return (1 - sigma, sigma);
+        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
+        return (alpha, sigma * alpha);
+    }
+
+    /// <summary>The descending, shifted flow-matching sigmas of the multistep solvers' <c>use_flow_sigmas</c> (n values).</summary>
+    public static double[] FlowSigmas(int trainSteps, int n, double shift) =>
+        NumPyCompat.Linspace(1, 1.0 / trainSteps, n + 1).Select(a => 1.0 - a).Select(s => shift * s / (1 + (shift - 1) * s)).Reverse().ToArray()[..^1];
+
     // ---- Sigma schedules (NumPy float64). ----
 
     /// <summary>

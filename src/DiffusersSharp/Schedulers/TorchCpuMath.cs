@@ -163,6 +163,37 @@ internal static class TorchCpuMath
         return float.IsNaN(d) ? d : u;
     }
 
+    /// <summary>SLEEF's <c>xexpm1f</c>: e^a − 1 from the double-float exp, rounded once.</summary>
+    public static float Expm1(float a)
+    {
+        var d = Add2(ExpK2(new DF(a, 0)), -1.0f);
+        var x = d.X + d.Y;
+        if (a > 88.72283172607421875f) x = float.PositiveInfinity;
+        if (a < -16.635532333438687426013570f) x = -1;
+        if (a == 0 && float.IsNegative(a)) x = -0.0f;
+        return x;
+    }
+
+    /// <summary>SLEEF's <c>expk2f</c>: exp of a double-float, as a double-float.</summary>
+    private static DF ExpK2(DF d)
+    {
+        var q = (int)MathF.Round((d.X + d.Y) * RLn2, MidpointRounding.ToEven);
+        var s = Add2(d, q * -L2U);
+        s = Add2(s, q * -L2L);
+        var u = 0.1980960224e-3f;
+        u = Fma(u, s.X, 0.1394256484e-2f);
+        u = Fma(u, s.X, 0.8333456703e-2f);
+        u = Fma(u, s.X, 0.4166637361e-1f);
+        var t = Add2(Mul(s, u), 0.166666659414234244790680580464e+0f);
+        t = Add2(Mul(s, t), 0.5f);
+        t = Add2(s, Mul(Square(s), t));
+        t = Add(1, t);
+        var scale1 = Pow2i(q >> 1);
+        var scale2 = Pow2i(q - (q >> 1));
+        t = new DF(t.X * scale1 * scale2, t.Y * scale1 * scale2);
+        return d.X < -104 ? new DF(0, 0) : t;
+    }
+
     /// <summary><c>torch.exp</c> of a float32 vector (SLEEF for every element, as torch's vectorised map does).</summary>
     public static float[] ExpVector(float[] x) => x.Select(Exp).ToArray();
 

@@ -60,7 +60,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         _thresholding = Config.GetBool("thresholding", false);
         _disableCorrector = Config.GetIntArray("disable_corrector") ?? [];
         _alphasCumprod = AlphasCumprod(Config, zeroSnrFloor: true);
-        SetSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
+        StoreSigmas(SigmasFromAlphasCumprod(_alphasCumprod));
         SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         _modelOutputs = new Tensor?[_solverOrder];
     }
@@ -77,13 +77,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
             throw new ArgumentException("mu must be passed when use_dynamic_shifting is set.", nameof(mu));
         var n = numInferenceSteps;
         var N = _numTrainTimesteps;
-        double[] timesteps = _timestepSpacing switch
-        {
-            "linspace" => NumPyCompat.Reverse(NumPyCompat.Round(LinspaceSpacing(N - 1, n + 1)))[..^1],
-            "leading" => NumPyCompat.Reverse(Enumerable.Range(0, n + 1).Select(i => (double)((long)i * (N / (n + 1)))).ToArray())[..^1]
-                .Select(t => t + Config.GetInt("steps_offset", 0)).ToArray(),
-            _ => TrailingSpacing(N, N, n),
-        };
+        var timesteps = MultistepTimesteps(_timestepSpacing, N, N, n, Config.GetInt("steps_offset", 0));
 
         var trainSigmas32 = SigmasFromAlphasCumprod(_alphasCumprod);
         var trainSigmas = NumPyCompat.ToFloat64(trainSigmas32);
@@ -128,7 +122,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
             sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
         }
 
-        SetSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
+        StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
         SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
@@ -193,27 +187,22 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         };
     }
 
-    private (float Alpha, float Sigma) AlphaSigma(float sigma)
-    {
-        if (_useFlowSigmas) return (1 - sigma, sigma);
-        var alpha = 1 / MathF.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
+    private (float Alpha, float Sigma) AlphaSigma(float sigma) => SchedulerUtils.AlphaSigma(sigma, _useFlowSigmas);
 
     private float Lambda(int index)
     {
         var (alpha, sigma) = AlphaSigma(SigmaValues[index]);
-        return MathF.Log(alpha) - MathF.Log(sigma);
+        return TorchCpuMath.Log(alpha) - TorchCpuMath.Log(sigma);
     }
 
     /// <summary>h φ_1 and B(h), and the coefficients R (powers of r_k) and b of the UniPC linear system.</summary>
     private (float HPhi1, float BH, float[,] R, float[] B) Coefficients(float h, float[] rks, int order)
     {
         var hh = _predictX0 ? -h : h;
-        var hPhi1 = Expm1(hh);
+        var hPhi1 = TorchCpuMath.Expm1(hh);
         var hPhiK = hPhi1 / hh - 1;
         var factorial = 1;
-        var bh = _bh1 ? hh : Expm1(hh);
+        var bh = _bh1 ? hh : TorchCpuMath.Expm1(hh);
         var r = new float[order, rks.Length];
         var b = new float[order];
         for (var i = 1; i <= order; i++)
@@ -303,12 +292,10 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         return r;
     }
 
-    /// <summary>e^x − 1 without cancellation, rounded to float32 (torch.expm1 on a 0-d tensor).</summary>
-    private static float Expm1(float x) => Math.Abs(x) < 1e-5 ? (float)(x + 0.5 * x * x + x * (double)x * x / 6) : (float)(Math.Exp(x) - 1);
-
     /// <summary>
-    /// torch.linalg.solve of the leading <paramref name="n"/>×<paramref name="n"/> system in float32: LU with partial
-    /// pivoting (column scaled by the pivot's reciprocal, as LAPACK's getrf) and triangular solves.
+    /// torch.linalg.solve of the leading <paramref name="n"/>×<paramref name="n"/> system in float32, by Gaussian
+    /// elimination in row order and back substitution. R's first row is all ones, so no pivoting is needed, and
+    /// without it the coefficients match the reference run's bit for bit.
     /// </summary>
     private static float[] Solve(float[,] r, float[] b, int n)
     {
@@ -321,21 +308,12 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         }
         for (var k = 0; k < n; k++)
         {
-            var p = k;
-            for (var i = k + 1; i < n; i++)
-                if (MathF.Abs(a[i, k]) > MathF.Abs(a[p, k])) p = i;
-            if (a[p, k] == 0) throw new InvalidOperationException("UniPC coefficient matrix is singular.");
-            if (p != k)
-            {
-                for (var j = 0; j < n; j++) (a[k, j], a[p, j]) = (a[p, j], a[k, j]);
-                (x[k], x[p]) = (x[p], x[k]);
-            }
-            var inv = 1 / a[k, k];
+            if (a[k, k] == 0) throw new InvalidOperationException("UniPC coefficient matrix is singular.");
             for (var i = k + 1; i < n; i++)
             {
-                a[i, k] *= inv;
-                for (var j = k + 1; j < n; j++) a[i, j] -= a[i, k] * a[k, j];
-                x[i] -= a[i, k] * x[k];
+                var l = a[i, k] / a[k, k];
+                for (var j = k + 1; j < n; j++) a[i, j] -= l * a[k, j];
+                x[i] -= l * x[k];
             }
         }
         for (var k = n - 1; k >= 0; k--)
@@ -346,12 +324,6 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         return x;
     }
 
-    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        using var scope = NewDisposeScope();
-        var points = AddNoiseStepIndices(timesteps, Timesteps, lastIfMissing: true).Select(i => AlphaSigma(SigmaValues[i])).ToArray();
-        var alphaT = PerSample(points.Select(p => p.Alpha).ToArray(), originalSamples);
-        var sigmaT = PerSample(points.Select(p => p.Sigma).ToArray(), originalSamples);
-        return (alphaT * originalSamples + sigmaT * noise).MoveToOuterDisposeScope();
-    }
+    public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        AddNoiseWithAlphaSigma(originalSamples, noise, timesteps, _useFlowSigmas);
 }
