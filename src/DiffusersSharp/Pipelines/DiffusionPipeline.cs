@@ -33,7 +33,7 @@ public abstract class DiffusionPipeline : IDisposable
 
     /// <summary>Pipeline classes <see cref="FromPretrained"/> can open.</summary>
     public static IReadOnlyList<string> SupportedClasses { get; } =
-        ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"];
+        ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline"];
 
     /// <summary>Opens a diffusers pipeline folder as the pipeline class its model_index.json names.</summary>
     public static DiffusionPipeline FromPretrained(string directory, LoadOptions? options = null)
@@ -44,6 +44,7 @@ public abstract class DiffusionPipeline : IDisposable
         {
             "StableDiffusionPipeline" => StableDiffusionPipeline.FromPretrained(directory, options),
             "StableDiffusionImg2ImgPipeline" => StableDiffusionImg2ImgPipeline.FromPretrained(directory, options),
+            "StableDiffusionInpaintPipeline" => StableDiffusionInpaintPipeline.FromPretrained(directory, options),
             var other => throw new NotSupportedException(
                 $"{directory} holds a {other}, which DiffusersSharp does not support yet. Supported: {string.Join(", ", SupportedClasses)}."),
         };
