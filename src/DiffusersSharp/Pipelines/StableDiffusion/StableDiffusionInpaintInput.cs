@@ -18,9 +18,12 @@ public sealed record StableDiffusionInpaintInput : StableDiffusionInputBase
     public Tensor? MaskImage { get; init; }
     /// <summary>Latents of the masked image [B, 4, h, w], to use instead of encoding <c>image · (mask &lt; 0.5)</c>.</summary>
     public Tensor? MaskedImageLatents { get; init; }
-    /// <summary>Output height, a multiple of 8; default: the image's, rounded down to a multiple of 8.</summary>
+    /// <summary>
+    /// Output height, a multiple of 8; default: the image's, rounded down to a multiple of 8. (diffusers defaults to the
+    /// UNet's sample_size × 8 instead, e.g. 512 for stable-diffusion-inpainting; give both sizes for its results then.)
+    /// </summary>
     public int? Height { get; init; }
-    /// <summary>Output width, a multiple of 8; default: the image's, rounded down to a multiple of 8.</summary>
+    /// <summary>Output width, a multiple of 8; default: the image's, rounded down to a multiple of 8 (see <see cref="Height"/>).</summary>
     public int? Width { get; init; }
     /// <summary>
     /// How much to change the masked region, in [0, 1]. At 1 the latents start from pure noise (the image only enters

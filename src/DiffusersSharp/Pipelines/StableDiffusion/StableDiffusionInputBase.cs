@@ -23,6 +23,10 @@ public abstract record StableDiffusionInputBase
     public Tensor? PromptEmbeds { get; init; }
     public Tensor? NegativePromptEmbeds { get; init; }
     public OutputType OutputType { get; init; } = OutputType.Image;
+    /// <summary>
+    /// diffusers' <c>guidance_rescale</c> (Lin et al., 2023), in [0, 1]. diffusers' image-to-image and inpainting
+    /// pipelines lack it; here every pipeline takes it, and the default 0 gives their results.
+    /// </summary>
     public double GuidanceRescale { get; init; }
     /// <summary>Layers to skip from the end of the text encoder (diffusers' <c>clip_skip</c>).</summary>
     public int? ClipSkip { get; init; }
