@@ -16,6 +16,8 @@ namespace DiffusersSharp.Pipelines;
 public abstract class DiffusionPipeline : IDisposable
 {
     private readonly Dictionary<string, object> _components = new(StringComparer.Ordinal);
+    // Components another pipeline owns (diffusers' from_pipe): used and saved here, disposed by their owner.
+    private readonly HashSet<string> _shared = new(StringComparer.Ordinal);
     private readonly ModelConfig _modelIndex;
     private bool _disposed;
 
@@ -31,7 +33,8 @@ public abstract class DiffusionPipeline : IDisposable
     public IReadOnlyDictionary<string, object> Components => _components;
 
     /// <summary>Pipeline classes <see cref="FromPretrained"/> can open.</summary>
-    public static IReadOnlyList<string> SupportedClasses { get; } = ["StableDiffusionPipeline", "StableDiffusionControlNetPipeline"];
+    public static IReadOnlyList<string> SupportedClasses { get; } =
+        ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionControlNetPipeline"];
 
     /// <summary>Opens a diffusers pipeline folder as the pipeline class its model_index.json names.</summary>
     public static DiffusionPipeline FromPretrained(string directory, LoadOptions? options = null)
@@ -41,13 +44,37 @@ public abstract class DiffusionPipeline : IDisposable
         return index.ClassName switch
         {
             "StableDiffusionPipeline" => StableDiffusionPipeline.FromPretrained(directory, options),
+            "StableDiffusionImg2ImgPipeline" => StableDiffusionImg2ImgPipeline.FromPretrained(directory, options),
+            "StableDiffusionInpaintPipeline" => StableDiffusionInpaintPipeline.FromPretrained(directory, options),
             "StableDiffusionControlNetPipeline" => StableDiffusionControlNetPipeline.FromPretrained(directory, options),
             var other => throw new NotSupportedException(
                 $"{directory} holds a {other}, which DiffusersSharp does not support yet. Supported: {string.Join(", ", SupportedClasses)}."),
         };
     }
 
-    protected void Register(string name, object component) => _components[name] = component;
+    protected void Register(string name, object component)
+    {
+        _components[name] = component;
+        _shared.Remove(name);
+    }
+
+    /// <summary>Registers a component that another pipeline owns: this one uses and saves it but never disposes it.</summary>
+    protected void RegisterShared(string name, object component)
+    {
+        _components[name] = component;
+        _shared.Add(name);
+    }
+
+    /// <summary>Swaps in a new component, disposing the old one unless it is shared.</summary>
+    protected void Replace(string name, object component)
+    {
+        if (_components.TryGetValue(name, out var old))
+        {
+            if (ReferenceEquals(old, component)) return;
+            if (old is IDisposable disposable && !_shared.Contains(name)) disposable.Dispose();
+        }
+        Register(name, component);
+    }
 
     /// <summary>Moves every model to a device and/or dtype (diffusers' <c>pipe.to(device, dtype)</c>).</summary>
     public void To(Device? device = null, ScalarType? dtype = null)
@@ -88,8 +115,9 @@ public abstract class DiffusionPipeline : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var component in _components.Values.OfType<IDisposable>())
-            component.Dispose();
+        foreach (var (name, component) in _components)
+            if (component is IDisposable disposable && !_shared.Contains(name))
+                disposable.Dispose();
         GC.SuppressFinalize(this);
     }
 

@@ -1,4 +1,5 @@
 using DiffusersSharp.Models;
+using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tokenizers;
 using static TorchSharp.torch;
 
@@ -86,6 +87,52 @@ public static class LatentNoise
     }
 }
 
+/// <summary>What the image-to-image and inpainting pipelines share: the strength schedule and image latents.</summary>
+public static class ImageToImage
+{
+    /// <summary>
+    /// diffusers' <c>get_timesteps</c>: skips the first <c>1 − strength</c> of the schedule (after
+    /// <see cref="SchedulerMixin.SetTimesteps"/>) and tells the scheduler where stepping starts.
+    /// </summary>
+    /// <returns>The timesteps to run (a view of the scheduler's) and the denoising steps they make.</returns>
+    public static (Tensor Timesteps, int Steps) StrengthTimesteps(SchedulerMixin scheduler, int numInferenceSteps, double strength)
+    {
+        // Python's int(n * strength) truncates the double product, as the cast does.
+        var initTimestep = Math.Min((int)(numInferenceSteps * strength), numInferenceSteps);
+        var tStart = Math.Max(numInferenceSteps - initTimestep, 0);
+        var begin = tStart * scheduler.Order;
+        var all = scheduler.Timesteps;
+        var timesteps = all.narrow(0, begin, all.shape[0] - begin);
+        scheduler.SetBeginIndex(begin);
+        return (timesteps, numInferenceSteps - tStart);
+    }
+
+    /// <summary>
+    /// diffusers' <c>_encode_vae_image</c>: a sample of the VAE posterior (noise drawn from <paramref name="generator"/>,
+    /// as <c>retrieve_latents</c>) times the scaling factor, in <paramref name="dtype"/>.
+    /// </summary>
+    public static Tensor EncodeImage(AutoencoderKL vae, Tensor image, Generator? generator, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var posterior = vae.Encode(image.to(vae.DType, vae.Device));
+        return (posterior.Sample(generator) * vae.ScalingFactor).to(dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Repeats a batch of <paramref name="what"/> ([N, ...]) to <paramref name="batchSize"/> rows, whole batch after whole
+    /// batch as diffusers' <c>torch.cat([x] * k)</c> / <c>x.repeat(k, 1, 1, 1)</c> do; refuses sizes that do not divide.
+    /// </summary>
+    public static Tensor ExpandToBatch(Tensor tensor, int batchSize, string what)
+    {
+        var n = tensor.shape[0];
+        if (n == batchSize) return tensor.alias();
+        if (n > batchSize || batchSize % n != 0)
+            throw new ArgumentException(
+                $"Cannot use {n} {what} for a batch of {batchSize} (prompts × images per prompt): give 1 or a divisor of {batchSize}.");
+        return tensor.repeat([batchSize / n, .. Enumerable.Repeat(1L, (int)tensor.ndim - 1)]);
+    }
+}
+
 /// <summary>Classifier-free guidance (Ho &amp; Salimans, 2022) with diffusers' optional guidance rescale (Lin et al., 2023).</summary>
 public static class Guidance
 {
@@ -144,6 +191,19 @@ public static class PipelineChecks
             throw new ArgumentOutOfRangeException(nameof(guidanceRescale), guidanceRescale, $"guidance_rescale must be in [0, 1], got {guidanceRescale}.");
         if (clipSkip is { } skip && (skip < 0 || skip >= textEncoderLayers))
             throw new ArgumentOutOfRangeException(nameof(clipSkip), skip, $"clip_skip must be in [0, {textEncoderLayers - 1}] for this text encoder, got {skip}.");
+    }
+
+    /// <summary>
+    /// The image-to-image strength: in [0, 1], and large enough that at least one of the
+    /// <paramref name="steps"/> is run (diffusers' inpainting pipeline refuses zero steps; its img2img fails later).
+    /// </summary>
+    public static void Strength(double strength, int steps)
+    {
+        if (!(strength >= 0 && strength <= 1))
+            throw new ArgumentOutOfRangeException(nameof(strength), strength, $"strength must be in [0, 1], got {strength}.");
+        if (steps >= 1 && (int)(steps * strength) < 1)
+            throw new ArgumentException(
+                $"strength {strength} × num_inference_steps {steps} leaves no denoising step: raise strength or num_inference_steps so that their product is at least 1.");
     }
 
     /// <summary>Checks prompts against embeddings and returns the batch size (number of prompts).</summary>

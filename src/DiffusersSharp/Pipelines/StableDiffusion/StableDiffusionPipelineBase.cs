@@ -1,0 +1,138 @@
+using DiffusersSharp.Images;
+using DiffusersSharp.Loading;
+using DiffusersSharp.Models;
+using DiffusersSharp.Schedulers;
+using DiffusersSharp.Tokenizers;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Pipelines.StableDiffusion;
+
+/// <summary>
+/// What the Stable Diffusion 1.x/2.x pipelines (text-to-image, image-to-image, inpainting, ControlNet) share: the five
+/// components, loading, prompt encoding for classifier-free guidance, the denoising loop and decoding.
+/// </summary>
+public abstract class StableDiffusionPipelineBase : DiffusionPipeline
+{
+    /// <summary>The model_index.json classes whose folders every Stable Diffusion pipeline can open.</summary>
+    private static readonly string[] FamilyClasses = ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline"];
+
+    /// <param name="shareModels">
+    /// True when the models and tokenizer belong to another pipeline (<c>FromPipe</c>): this one uses them but leaves
+    /// disposing them to their owner. The scheduler is always this pipeline's own.
+    /// </param>
+    private protected StableDiffusionPipelineBase(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
+        UNet2DConditionModel unet, SchedulerMixin scheduler, ModelConfig? modelIndex, bool shareModels)
+        : base(modelIndex)
+    {
+        Vae = vae;
+        TextEncoder = textEncoder;
+        Tokenizer = tokenizer;
+        Unet = unet;
+        Scheduler = scheduler;
+        ImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor });
+        Action<string, object> register = shareModels ? RegisterShared : Register;
+        register("vae", vae);
+        register("text_encoder", textEncoder);
+        register("tokenizer", tokenizer);
+        register("unet", unet);
+        Register("scheduler", scheduler);
+    }
+
+    public AutoencoderKL Vae { get; }
+    public CLIPTextModel TextEncoder { get; }
+    public CLIPTokenizer Tokenizer { get; }
+    public UNet2DConditionModel Unet { get; }
+    public SchedulerMixin Scheduler { get; private set; }
+
+    public int VaeScaleFactor => Vae.VaeScaleFactor;
+
+    public VaeImageProcessor ImageProcessor { get; }
+
+    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
+    public void SetScheduler(SchedulerMixin scheduler)
+    {
+        Replace("scheduler", scheduler);
+        Scheduler = scheduler;
+    }
+
+    /// <summary>Loads a Stable Diffusion folder's five components (of any of the family's pipeline classes) and builds a pipeline of them.</summary>
+    private protected static TPipeline Load<TPipeline>(string directory, LoadOptions? options,
+        Func<AutoencoderKL, CLIPTextModel, CLIPTokenizer, UNet2DConditionModel, SchedulerMixin, ModelConfig, TPipeline> build)
+    {
+        var index = ModelIndex.Load(directory);
+        if (!FamilyClasses.Contains(index.ClassName))
+            throw new NotSupportedException($"{directory} holds a {index.ClassName}, not a Stable Diffusion 1.x/2.x pipeline ({string.Join(", ", FamilyClasses)}).");
+        return ComponentSet.LoadAll(index, options, ["vae", "text_encoder", "tokenizer", "unet", "scheduler"], c => build(
+            c.Get<AutoencoderKL>("vae"), c.Get<CLIPTextModel>("text_encoder"), c.Get<CLIPTokenizer>("tokenizer"),
+            c.Get<UNet2DConditionModel>("unet"), c.Get<SchedulerMixin>("scheduler"), index.Config));
+    }
+
+    /// <summary>A copy of this pipeline's scheduler for a pipeline made from it: same class and config, its own state.</summary>
+    internal SchedulerMixin CopyScheduler() => SchedulerFactory.FromConfig(Scheduler.ClassName, Scheduler.Config);
+
+    /// <summary>diffusers' <c>do_classifier_free_guidance</c>: off for guidance ≤ 1 and for guidance-distilled UNets.</summary>
+    private protected bool DoClassifierFreeGuidance(double guidanceScale) => guidanceScale > 1.0 && Unet.TimeCondProjDim is null;
+
+    /// <summary>The checks every call shares; returns the prompt batch size.</summary>
+    private protected int CheckCommonInputs(StableDiffusionInputBase input)
+    {
+        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, input.GuidanceRescale, input.ClipSkip, TextEncoder.TextConfig.NumHiddenLayers);
+        return PipelineChecks.PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
+    }
+
+    /// <summary>Prompt embeddings for the UNet: [uncond; cond] with guidance, as diffusers concatenates them.</summary>
+    private protected Tensor EncodePrompt(StableDiffusionInputBase input, bool doCfg)
+    {
+        var (promptEmbeds, negativeEmbeds) = PromptEncoding.EncodePrompt(Tokenizer, TextEncoder, input.Prompt, input.NegativePrompt,
+            input.PromptEmbeds, input.NegativePromptEmbeds, input.NumImagesPerPrompt, doCfg, input.ClipSkip, Unet.Device, Unet.DType);
+        return doCfg ? cat([negativeEmbeds!, promptEmbeds]) : promptEmbeds;
+    }
+
+    /// <summary>The generator a call seeds itself (the caller disposes it), or null when the input brings its own or none.</summary>
+    private protected static Generator? SeededGenerator(StableDiffusionInputBase input) =>
+        input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;
+
+    /// <summary>
+    /// The denoising loop: UNet under guidance, scheduler step, step-end callback. Takes ownership of
+    /// <paramref name="latents"/> and returns the final latents.
+    /// </summary>
+    /// <param name="extendModelInput">Adds conditioning channels to the scaled model input (inpainting's mask and masked image).</param>
+    /// <param name="unetExtras">
+    /// The UNet's extra arguments for a step, from the step index, the timestep, the latents and the scaled model input
+    /// (the ControlNets' residuals); tensors it makes belong to the step.
+    /// </param>
+    /// <param name="afterStep">Adjusts the stepped latents before the callback sees them (inpainting's latent blending).</param>
+    private protected Tensor Denoise(Tensor latents, Tensor timesteps, Tensor promptEmbeds, bool doCfg, StableDiffusionInputBase input,
+        Generator? generator, CancellationToken cancellationToken, Func<Tensor, Tensor>? extendModelInput = null,
+        Func<int, Tensor, Tensor, Tensor, UNet2DConditionExtras>? unetExtras = null, Func<int, Tensor, Tensor>? afterStep = null)
+    {
+        var total = (int)timesteps.shape[0];
+        for (var i = 0; i < total; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var t = timesteps[i];
+            var modelInput = Scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
+            if (extendModelInput is not null) modelInput = extendModelInput(modelInput);
+            var noisePred = Unet.Forward(modelInput, t, promptEmbeds, unetExtras?.Invoke(i, t, latents, modelInput));
+            if (doCfg) noisePred = Guidance.Apply(noisePred, input.GuidanceScale, input.GuidanceRescale);
+            var next = Scheduler.Step(noisePred, t, latents, generator, input.Eta).PrevSample;
+            if (afterStep is not null) next = afterStep(i, next);
+            next = StepEnd.Invoke(input.CallbackOnStepEnd, i, total, t, next);
+            next.MoveToOuterDisposeScope();
+            latents.Dispose();
+            latents = next;
+        }
+        return latents;
+    }
+
+    /// <summary>The call's result: the latents as they are, or decoded and postprocessed to [B, H, W, 3] in [0, 1].</summary>
+    /// <remarks>Call from the call's outermost dispose scope: the result moves out of it.</remarks>
+    private protected PipelineOutput Finish(Tensor latents, OutputType outputType)
+    {
+        if (outputType == OutputType.Latent)
+            return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
+        var images = ImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor));
+        return new PipelineOutput(images.MoveToOuterDisposeScope(), null);
+    }
+}
