@@ -1,6 +1,7 @@
 using DiffusersSharp.Loading;
 using DiffusersSharp.Models;
 using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Pipelines.StableDiffusionXL;
 using DiffusersSharp.Runtime;
 using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tokenizers;
@@ -30,7 +31,7 @@ public abstract class DiffusionPipeline : IDisposable
     public IReadOnlyDictionary<string, object> Components => _components;
 
     /// <summary>Pipeline classes <see cref="FromPretrained"/> can open.</summary>
-    public static IReadOnlyList<string> SupportedClasses { get; } = ["StableDiffusionPipeline"];
+    public static IReadOnlyList<string> SupportedClasses { get; } = ["StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"];
 
     /// <summary>Opens a diffusers pipeline folder as the pipeline class its model_index.json names.</summary>
     public static DiffusionPipeline FromPretrained(string directory, LoadOptions? options = null)
@@ -40,12 +41,17 @@ public abstract class DiffusionPipeline : IDisposable
         return index.ClassName switch
         {
             "StableDiffusionPipeline" => StableDiffusionPipeline.FromPretrained(directory, options),
+            "StableDiffusionXLPipeline" => StableDiffusionXLPipeline.FromPretrained(directory, options),
+            "StableDiffusionXLImg2ImgPipeline" => StableDiffusionXLImg2ImgPipeline.FromPretrained(directory, options),
             var other => throw new NotSupportedException(
                 $"{directory} holds a {other}, which DiffusersSharp does not support yet. Supported: {string.Join(", ", SupportedClasses)}."),
         };
     }
 
     protected void Register(string name, object component) => _components[name] = component;
+
+    /// <summary>diffusers' <c>register_to_config</c>: a pipeline setting written to model_index.json (e.g. SDXL's <c>force_zeros_for_empty_prompt</c>).</summary>
+    protected void RegisterToConfig(string key, System.Text.Json.Nodes.JsonNode? value) => _modelIndex[key] = value;
 
     /// <summary>Moves every model to a device and/or dtype (diffusers' <c>pipe.to(device, dtype)</c>).</summary>
     public void To(Device? device = null, ScalarType? dtype = null)
@@ -98,11 +104,17 @@ public abstract class DiffusionPipeline : IDisposable
 
         public T Get<T>(string name) => (T)_loaded[name];
 
+        /// <summary>An optional component, null where model_index.json has [null, null] for it or lacks it.</summary>
+        public T? GetOptional<T>(string name) where T : class => _loaded.TryGetValue(name, out var c) ? (T)c : null;
+
         /// <summary>
         /// Loads the named components. Others the folder lists (a safety checker, a feature extractor) are not loaded:
         /// DiffusersSharp has no safety checker, so its images are never blacked out.
         /// </summary>
-        public static TPipeline LoadAll<TPipeline>(ModelIndex index, LoadOptions? options, IReadOnlyList<string> names, Func<ComponentSet, TPipeline> build)
+        /// <param name="optionalNames">Components the pipeline can do without (e.g. the SDXL refiner's text_encoder);
+        /// they are loaded when model_index.json names a class for them.</param>
+        public static TPipeline LoadAll<TPipeline>(ModelIndex index, LoadOptions? options, IReadOnlyList<string> names, Func<ComponentSet, TPipeline> build,
+            IReadOnlyList<string>? optionalNames = null)
         {
             NativeRuntime.EnsureLoaded();
             var components = new ComponentSet();
@@ -110,6 +122,9 @@ public abstract class DiffusionPipeline : IDisposable
             {
                 foreach (var name in names)
                     components._loaded[name] = LoadComponent(index, name, index.Require(name), options);
+                foreach (var name in optionalNames ?? [])
+                    if (index.Components.TryGetValue(name, out var spec) && spec.IsPresent)
+                        components._loaded[name] = LoadComponent(index, name, index.Require(name), options);
                 return build(components);
             }
             catch
@@ -127,6 +142,7 @@ public abstract class DiffusionPipeline : IDisposable
                 "AutoencoderKL" => AutoencoderKL.FromPretrained(folder, options),
                 "UNet2DConditionModel" => UNet2DConditionModel.FromPretrained(folder, options),
                 "CLIPTextModel" => CLIPTextModel.FromPretrained(folder, options),
+                "CLIPTextModelWithProjection" => CLIPTextModelWithProjection.FromPretrained(folder, options),
                 "CLIPTokenizer" or "CLIPTokenizerFast" => CLIPTokenizer.FromPretrained(folder),
                 _ when spec.Library == "diffusers" && spec.ClassName!.EndsWith("Scheduler") => SchedulerFactory.FromPretrained(folder),
                 _ => throw new NotSupportedException($"Component '{name}' in {index.Directory} is a {spec.ClassName} ({spec.Library}), which DiffusersSharp does not support yet."),

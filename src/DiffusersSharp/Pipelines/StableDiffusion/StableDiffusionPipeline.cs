@@ -11,7 +11,7 @@ namespace DiffusersSharp.Pipelines.StableDiffusion;
 /// Text-to-image with Stable Diffusion 1.x/2.x (Rombach et al., 2022): encode the prompt with CLIP, denoise random
 /// latents with the UNet under classifier-free guidance, step by step with the scheduler, and decode with the VAE.
 /// </summary>
-public sealed class StableDiffusionPipeline : DiffusionPipeline
+public sealed class StableDiffusionPipeline : DiffusionPipeline, ISchedulerPipeline
 {
     public StableDiffusionPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
         UNet2DConditionModel unet, SchedulerMixin scheduler, ModelConfig? modelIndex = null)
