@@ -179,6 +179,8 @@ public sealed partial class ModelConfig
         if (v is JsonValue jv)
         {
             if (jv.TryGetValue<double>(out var d)) return d;
+            // A number set in code (JsonValue.Create(1000), as resolved defaults are) holds an int, not a JsonElement.
+            if (jv.GetValueKind() == JsonValueKind.Number) return double.Parse(jv.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
             // Non-finite floats are written as strings by our fixtures and as bare tokens by Python's json.
             if (jv.TryGetValue<string>(out var s))
             {
