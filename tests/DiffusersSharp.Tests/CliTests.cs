@@ -8,7 +8,7 @@ namespace DiffusersSharp.Tests;
 /// <summary>Runs the built <c>diffuse</c> program as a user would.</summary>
 public class CliTests
 {
-    private static (int ExitCode, string Stdout, string Stderr) Diffuse(params string[] args)
+    internal static (int ExitCode, string Stdout, string Stderr) Diffuse(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "diffuse.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
