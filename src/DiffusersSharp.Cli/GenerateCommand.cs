@@ -29,7 +29,7 @@ internal static class GenerateCommand
             Description = "SDXL: prompt for the second text encoder, one per --prompt (default: the --prompt).",
             AllowMultipleArgumentsPerToken = false,
         };
-        var negative2 = new Option<string?>("--negative-prompt-2") { Description = "SDXL: negative prompt for the second text encoder (default: --negative-prompt)." };
+        var negative2 = new Option<string?>("--negative-prompt-2") { Description = "SDXL: negative prompt for the second text encoder (default: --negative-prompt). As in diffusers, without --negative-prompt SDXL uses zeros as the negative and ignores this." };
         var originalSize = new Option<string?>("--original-size") { Description = "SDXL micro-conditioning: H,W of the picture the image should seem taken from (default: the output size)." };
         var targetSize = new Option<string?>("--target-size") { Description = "SDXL micro-conditioning: H,W the image should seem made for (default: the output size)." };
         var crops = new Option<string?>("--crops-coords-top-left") { Description = "SDXL micro-conditioning: TOP,LEFT of the crop the image should seem cut at (default: 0,0)." };

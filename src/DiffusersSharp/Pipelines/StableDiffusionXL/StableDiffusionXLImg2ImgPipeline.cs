@@ -50,7 +50,7 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var device = Unet.Device;
-        var embeds = EncodePrompt(input, doCfg);
+        var embeds = EncodeCheckedPrompt(input, doCfg);
         var dtype = embeds.PromptEmbeds.dtype;
         var image = ImageProcessor.Preprocess(input.Image!);
 

@@ -49,7 +49,7 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
             ? GetAddTimeIds(negativeOriginal, input.NegativeCropsCoordsTopLeft, negativeTarget, TextEncoder2.DType)
             : addTimeIds;
 
-        var embeds = EncodePrompt(input, doCfg);
+        var embeds = EncodeCheckedPrompt(input, doCfg);
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
         using var ownedGenerator = input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;

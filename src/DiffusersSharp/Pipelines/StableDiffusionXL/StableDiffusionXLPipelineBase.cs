@@ -69,6 +69,7 @@ public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline, ISchedu
         else Register(name, component);
     }
 
+    /// <inheritdoc/>
     public void SetScheduler(SchedulerMixin scheduler)
     {
         if (ReferenceEquals(scheduler, Scheduler)) return;
@@ -85,6 +86,13 @@ public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline, ISchedu
     /// <see cref="StableDiffusionXLCommonInput.NumImagesPerPrompt"/> times, each prompt's copies together.
     /// </summary>
     public StableDiffusionXLPromptEmbeds EncodePrompt(StableDiffusionXLCommonInput input, bool doClassifierFreeGuidance)
+    {
+        CheckCommonInputs(input);
+        return EncodeCheckedPrompt(input, doClassifierFreeGuidance);
+    }
+
+    /// <summary><see cref="EncodePrompt"/> for inputs <see cref="CheckCommonInputs"/> has passed.</summary>
+    protected StableDiffusionXLPromptEmbeds EncodeCheckedPrompt(StableDiffusionXLCommonInput input, bool doClassifierFreeGuidance)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -124,12 +132,11 @@ public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline, ISchedu
         }
 
         var dtype = TextEncoder2.DType;
-        var result = new StableDiffusionXLPromptEmbeds(
+        return new StableDiffusionXLPromptEmbeds(
             PromptEncoding.RepeatPerPrompt(promptEmbeds.to(dtype, device), k).MoveToOuterDisposeScope(),
             negative is null ? null : PromptEncoding.RepeatPerPrompt(negative.to(dtype, device), k).MoveToOuterDisposeScope(),
             PromptEncoding.RepeatPerPrompt(pooled!.to(device), k).MoveToOuterDisposeScope(),
             negative is null ? null : PromptEncoding.RepeatPerPrompt(negativePooled!.to(device), k).MoveToOuterDisposeScope());
-        return result;
     }
 
     private static IReadOnlyList<string> PerPrompt(IReadOnlyList<string> texts, int batch) =>
