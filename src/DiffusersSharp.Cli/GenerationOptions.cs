@@ -1,7 +1,6 @@
 using System.CommandLine;
 using DiffusersSharp.Loading;
 using DiffusersSharp.Pipelines;
-using DiffusersSharp.Pipelines.StableDiffusion;
 
 namespace DiffusersSharp.Cli;
 
@@ -22,7 +21,7 @@ internal sealed class GenerationOptions
     };
     private readonly Option<string?> _negative = new("--negative-prompt", "-n") { Description = "What the image should not show; applies to every prompt." };
     private readonly Option<int> _steps = new("--steps") { Description = "Number of denoising steps (num_inference_steps).", DefaultValueFactory = _ => 50 };
-    private readonly Option<double?> _guidance = new("--guidance", "-g") { Description = "Classifier-free guidance scale; 1 or less turns guidance off (default: the pipeline's, 7.5 for Stable Diffusion)." };
+    private readonly Option<double?> _guidance = new("--guidance", "-g") { Description = "Classifier-free guidance scale; 1 or less turns guidance off (default: the pipeline's, 7.5 for Stable Diffusion, 5 for SDXL)." };
     private readonly Option<double> _rescale = new("--guidance-rescale") { Description = "Guidance rescale factor in [0, 1] (Lin et al. 2023).", DefaultValueFactory = _ => 0.0 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "Use the text encoder's hidden state this many layers before the last." };
     private readonly Option<int?>? _width;
@@ -72,7 +71,7 @@ internal sealed class GenerationOptions
     /// <param name="open">Opens the model folder as the command's pipeline.</param>
     /// <param name="generate">Runs the pipeline on the command's input, with the shared arguments applied to it.</param>
     public int Run<TPipeline>(ParseResult result, Func<string, LoadOptions, TPipeline> open, Func<TPipeline, GenerationArguments, PipelineOutput> generate)
-        where TPipeline : StableDiffusionPipelineBase
+        where TPipeline : DiffusionPipeline
     {
         var outputPath = result.GetValue(_output)!;
         if (!outputPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
@@ -96,7 +95,7 @@ internal sealed class GenerationOptions
         };
 
         using var pipeline = open(modelDir, options);
-        SchedulerSwap.Apply(pipeline.Scheduler, pipeline.SetScheduler, result.GetValue(_scheduler), result.GetValue(_schedulerOptions)!);
+        SchedulerSwap.Apply(pipeline, result.GetValue(_scheduler), result.GetValue(_schedulerOptions)!);
         using var images = ProgressReporter.Run(arguments.Steps, callback => generate(pipeline, arguments with { Callback = callback }));
         foreach (var path in ImageWriter.WriteAll(images.Images!, outputPath))
             Console.WriteLine(path);

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using DiffusersSharp.Pipelines;
 using DiffusersSharp.Schedulers;
 
 namespace DiffusersSharp.Cli;
@@ -7,10 +8,10 @@ namespace DiffusersSharp.Cli;
 internal static class SchedulerSwap
 {
     /// <param name="className">A diffusers scheduler class or a short name from <see cref="SchedulerAliases"/>; null keeps the current class.</param>
-    public static void Apply(SchedulerMixin current, Action<SchedulerMixin> setScheduler, string? className, IReadOnlyList<string> overrides)
+    public static void Apply(DiffusionPipeline pipeline, string? className, IReadOnlyList<string> overrides)
     {
         if (className is null && overrides.Count == 0) return;
-        var config = current.Config.Clone();
+        var config = pipeline.Scheduler.Config.Clone();
         if (className is not null && SchedulerAliases.Find(className) is { } alias)
         {
             className = alias.ClassName;
@@ -34,6 +35,6 @@ internal static class SchedulerSwap
             }
             config[key] = value;
         }
-        setScheduler(SchedulerFactory.FromConfig(className ?? current.ClassName, config));
+        pipeline.SetScheduler(SchedulerFactory.FromConfig(className ?? pipeline.Scheduler.ClassName, config));
     }
 }

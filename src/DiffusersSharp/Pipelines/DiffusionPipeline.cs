@@ -2,6 +2,7 @@ using DiffusersSharp.Loading;
 using DiffusersSharp.Models;
 using DiffusersSharp.Pipelines.ControlNet;
 using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Pipelines.StableDiffusionXL;
 using DiffusersSharp.Runtime;
 using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tokenizers;
@@ -21,9 +22,11 @@ public abstract class DiffusionPipeline : IDisposable
     private readonly ModelConfig _modelIndex;
     private bool _disposed;
 
-    protected DiffusionPipeline(ModelConfig? modelIndex)
+    /// <param name="scheduler">The pipeline's own scheduler, registered as the <c>scheduler</c> component.</param>
+    protected DiffusionPipeline(SchedulerMixin scheduler, ModelConfig? modelIndex)
     {
         _modelIndex = modelIndex?.Clone() ?? new ModelConfig();
+        Register("scheduler", scheduler);
     }
 
     /// <summary>The pipeline's diffusers class name, written as <c>_class_name</c>.</summary>
@@ -32,9 +35,15 @@ public abstract class DiffusionPipeline : IDisposable
     /// <summary>The components by their model_index.json names.</summary>
     public IReadOnlyDictionary<string, object> Components => _components;
 
+    /// <summary>The scheduler that steps the denoising loop (diffusers' <c>pipe.scheduler</c>).</summary>
+    public SchedulerMixin Scheduler => (SchedulerMixin)_components["scheduler"];
+
     /// <summary>Pipeline classes <see cref="FromPretrained"/> can open.</summary>
     public static IReadOnlyList<string> SupportedClasses { get; } =
-        ["StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionControlNetPipeline"];
+    [
+        "StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionControlNetPipeline",
+        "StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
+    ];
 
     /// <summary>Opens a diffusers pipeline folder as the pipeline class its model_index.json names.</summary>
     public static DiffusionPipeline FromPretrained(string directory, LoadOptions? options = null)
@@ -47,6 +56,8 @@ public abstract class DiffusionPipeline : IDisposable
             "StableDiffusionImg2ImgPipeline" => StableDiffusionImg2ImgPipeline.FromPretrained(directory, options),
             "StableDiffusionInpaintPipeline" => StableDiffusionInpaintPipeline.FromPretrained(directory, options),
             "StableDiffusionControlNetPipeline" => StableDiffusionControlNetPipeline.FromPretrained(directory, options),
+            "StableDiffusionXLPipeline" => StableDiffusionXLPipeline.FromPretrained(directory, options),
+            "StableDiffusionXLImg2ImgPipeline" => StableDiffusionXLImg2ImgPipeline.FromPretrained(directory, options),
             var other => throw new NotSupportedException(
                 $"{directory} holds a {other}, which DiffusersSharp does not support yet. Supported: {string.Join(", ", SupportedClasses)}."),
         };
@@ -65,8 +76,11 @@ public abstract class DiffusionPipeline : IDisposable
         _shared.Add(name);
     }
 
+    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
+    public void SetScheduler(SchedulerMixin scheduler) => Replace("scheduler", scheduler);
+
     /// <summary>Swaps in a new component, disposing the old one unless it is shared.</summary>
-    protected void Replace(string name, object component)
+    private void Replace(string name, object component)
     {
         if (_components.TryGetValue(name, out var old))
         {
@@ -75,6 +89,9 @@ public abstract class DiffusionPipeline : IDisposable
         }
         Register(name, component);
     }
+
+    /// <summary>diffusers' <c>register_to_config</c>: a pipeline setting written to model_index.json (e.g. SDXL's <c>force_zeros_for_empty_prompt</c>).</summary>
+    protected void RegisterToConfig(string key, System.Text.Json.Nodes.JsonNode? value) => _modelIndex[key] = value;
 
     /// <summary>Moves every model to a device and/or dtype (diffusers' <c>pipe.to(device, dtype)</c>).</summary>
     public void To(Device? device = null, ScalarType? dtype = null)
@@ -128,11 +145,17 @@ public abstract class DiffusionPipeline : IDisposable
 
         public T Get<T>(string name) => (T)_loaded[name];
 
+        /// <summary>An optional component, null where model_index.json has [null, null] for it or lacks it.</summary>
+        public T? GetOptional<T>(string name) where T : class => _loaded.TryGetValue(name, out var c) ? (T)c : null;
+
         /// <summary>
         /// Loads the named components. Others the folder lists (a safety checker, a feature extractor) are not loaded:
         /// DiffusersSharp has no safety checker, so its images are never blacked out.
         /// </summary>
-        public static TPipeline LoadAll<TPipeline>(ModelIndex index, LoadOptions? options, IReadOnlyList<string> names, Func<ComponentSet, TPipeline> build)
+        /// <param name="optionalNames">Components the pipeline can do without (e.g. the SDXL refiner's text_encoder);
+        /// they are loaded when model_index.json names a class for them.</param>
+        public static TPipeline LoadAll<TPipeline>(ModelIndex index, LoadOptions? options, IReadOnlyList<string> names, Func<ComponentSet, TPipeline> build,
+            IReadOnlyList<string>? optionalNames = null)
         {
             NativeRuntime.EnsureLoaded();
             var components = new ComponentSet();
@@ -140,6 +163,9 @@ public abstract class DiffusionPipeline : IDisposable
             {
                 foreach (var name in names)
                     components._loaded[name] = LoadComponent(index, name, index.Require(name), options);
+                foreach (var name in optionalNames ?? [])
+                    if (index.Components.TryGetValue(name, out var spec) && spec.IsPresent)
+                        components._loaded[name] = LoadComponent(index, name, index.Require(name), options);
                 return build(components);
             }
             catch
@@ -157,6 +183,7 @@ public abstract class DiffusionPipeline : IDisposable
                 "AutoencoderKL" => AutoencoderKL.FromPretrained(folder, options),
                 "UNet2DConditionModel" => UNet2DConditionModel.FromPretrained(folder, options),
                 "CLIPTextModel" => CLIPTextModel.FromPretrained(folder, options),
+                "CLIPTextModelWithProjection" => CLIPTextModelWithProjection.FromPretrained(folder, options),
                 "ControlNetModel" => ControlNetModel.FromPretrained(folder, options),
                 "MultiControlNetModel" => MultiControlNetModel.FromPretrained(folder, options),
                 "CLIPTokenizer" or "CLIPTokenizerFast" => CLIPTokenizer.FromPretrained(folder),

@@ -50,9 +50,12 @@ public static class PromptEncoding
         return (promptEmbeds, negativePromptEmbeds);
     }
 
-    /// <summary>[B,L,D] → [B·K,L,D] with each prompt's K copies together, as diffusers orders them.</summary>
+    /// <summary>
+    /// [B, ...] → [B·K, ...] with each prompt's K copies together, as diffusers orders them (its repeat-then-view);
+    /// for sequence embeddings [B, L, D] and pooled ones [B, D] alike.
+    /// </summary>
     public static Tensor RepeatPerPrompt(Tensor embeds, int k) =>
-        k == 1 ? embeds : embeds.repeat(1, k, 1).view(embeds.shape[0] * k, embeds.shape[1], -1);
+        k == 1 ? embeds : embeds.repeat_interleave(k, dim: 0);
 }
 
 /// <summary>diffusers' <c>prepare_latents</c> / <c>randn_tensor</c>.</summary>

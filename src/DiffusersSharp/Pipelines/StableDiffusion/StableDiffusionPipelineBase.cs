@@ -22,38 +22,28 @@ public abstract class StableDiffusionPipelineBase : DiffusionPipeline
     /// </param>
     private protected StableDiffusionPipelineBase(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
         UNet2DConditionModel unet, SchedulerMixin scheduler, ModelConfig? modelIndex, bool shareModels)
-        : base(modelIndex)
+        : base(scheduler, modelIndex)
     {
         Vae = vae;
         TextEncoder = textEncoder;
         Tokenizer = tokenizer;
         Unet = unet;
-        Scheduler = scheduler;
         ImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor });
         Action<string, object> register = shareModels ? RegisterShared : Register;
         register("vae", vae);
         register("text_encoder", textEncoder);
         register("tokenizer", tokenizer);
         register("unet", unet);
-        Register("scheduler", scheduler);
     }
 
     public AutoencoderKL Vae { get; }
     public CLIPTextModel TextEncoder { get; }
     public CLIPTokenizer Tokenizer { get; }
     public UNet2DConditionModel Unet { get; }
-    public SchedulerMixin Scheduler { get; private set; }
 
     public int VaeScaleFactor => Vae.VaeScaleFactor;
 
     public VaeImageProcessor ImageProcessor { get; }
-
-    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
-    public void SetScheduler(SchedulerMixin scheduler)
-    {
-        Replace("scheduler", scheduler);
-        Scheduler = scheduler;
-    }
 
     /// <summary>Loads a Stable Diffusion folder's five components (of any of the family's pipeline classes) and builds a pipeline of them.</summary>
     private protected static TPipeline Load<TPipeline>(string directory, LoadOptions? options,
