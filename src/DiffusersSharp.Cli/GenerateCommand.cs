@@ -45,21 +45,7 @@ internal static class GenerateCommand
             };
             return generation.Run(result, (modelDir, options) => Open(modelDir, options, sdxlGiven), (pipeline, arguments) =>
                 pipeline is StableDiffusionXLPipeline xl
-                    ? xl.Generate(sdxl with
-                    {
-                        Prompt = arguments.Prompt,
-                        NegativePrompt = arguments.NegativePrompt,
-                        NumInferenceSteps = arguments.Steps,
-                        GuidanceScale = arguments.Guidance ?? sdxl.GuidanceScale,
-                        GuidanceRescale = arguments.GuidanceRescale,
-                        ClipSkip = arguments.ClipSkip,
-                        Width = arguments.Width,
-                        Height = arguments.Height,
-                        Seed = arguments.Seed,
-                        NumImagesPerPrompt = arguments.NumImages,
-                        Eta = arguments.Eta,
-                        CallbackOnStepEnd = arguments.Callback,
-                    })
+                    ? xl.Generate(arguments.ApplyTo(sdxl with { Width = arguments.Width, Height = arguments.Height }))
                     : ((StableDiffusionPipeline)pipeline).Generate(arguments.ApplyTo(new StableDiffusionInput { Width = arguments.Width, Height = arguments.Height })));
         }));
         return command;

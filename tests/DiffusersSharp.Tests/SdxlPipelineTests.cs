@@ -22,34 +22,18 @@ public class SdxlPipelineTests
     {
         var m = fixture.Manifest;
         var pipeline = StableDiffusionXLPipeline.FromPretrained(fixture.ModelPath(m["model"]!.GetValue<string>()));
-        var scheduler = m["scheduler"]!;
-        if (scheduler["how"]!.GetValue<string>() != "model's own scheduler")
-            pipeline.SetScheduler(SchedulerFactory.FromConfig(scheduler["class"]!.GetValue<string>(), ModelConfig.Parse(scheduler["config"]!.ToJsonString())));
-
+        PipelineFixture.SwapScheduler(fixture, pipeline);
         var call = m["call"]!.AsObject();
-        var input = new StableDiffusionXLInput
+        var input = PipelineFixture.WithCommonArguments(fixture, new StableDiffusionXLInput
         {
-            Prompt = Strings(call["prompt"]),
-            Prompt2 = Strings(call["prompt_2"]),
-            NegativePrompt = Strings(call["negative_prompt"]),
-            NegativePrompt2 = Strings(call["negative_prompt_2"]),
+            Prompt2 = PipelineFixture.Strings(call["prompt_2"]),
+            NegativePrompt2 = PipelineFixture.Strings(call["negative_prompt_2"]),
             Height = call["height"]?.GetValue<int>(),
             Width = call["width"]?.GetValue<int>(),
-            NumInferenceSteps = call["num_inference_steps"]!.GetValue<int>(),
-            GuidanceScale = call["guidance_scale"]!.GetValue<double>(),
-            NumImagesPerPrompt = call["num_images_per_prompt"]?.GetValue<int>() ?? 1,
-            Seed = m["generator"]!["seed"]!.GetValue<long>(),
-            Latents = m["tensor_call_args"]?["latents"] is { } latents ? fixture.Tensor(latents.GetValue<string>()["tensor:".Length..]) : null,
-        };
+            Latents = PipelineFixture.TensorArgument(fixture, "latents"),
+        });
         return (pipeline, input);
     }
-
-    private static IReadOnlyList<string>? Strings(JsonNode? node) => node switch
-    {
-        null => null,
-        JsonArray a => a.Select(x => x!.GetValue<string>()).ToArray(),
-        _ => [node.GetValue<string>()],
-    };
 
     [Theory]
     [MemberData(nameof(Txt2ImgCases))]

@@ -8,11 +8,11 @@ using static TorchSharp.torch;
 
 namespace DiffusersSharp.Tests.Support;
 
-/// <summary>Turns a Stable Diffusion pipeline fixture's manifest into a call and checks the call against it.</summary>
+/// <summary>Turns a Stable Diffusion (1.x/2.x or XL) pipeline fixture's manifest into a call and checks the call against it.</summary>
 internal static class PipelineFixture
 {
     /// <summary>Swaps the scheduler as the manifest's <c>scheduler.how</c> says (diffusers' <c>X.from_config</c>).</summary>
-    public static void SwapScheduler(FixtureCase fixture, StableDiffusionPipelineBase pipeline)
+    public static void SwapScheduler(FixtureCase fixture, DiffusionPipeline pipeline)
     {
         var scheduler = fixture.Manifest["scheduler"]!;
         if (scheduler["how"]!.GetValue<string>() != "model's own scheduler")

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Pipelines.StableDiffusion;
 
 /// <summary>
-/// The call arguments every Stable Diffusion 1.x/2.x pipeline takes, named after diffusers' <c>__call__</c> arguments.
+/// The call arguments every Stable Diffusion pipeline (1.x/2.x and XL) takes, named after diffusers' <c>__call__</c> arguments.
 /// Give either <see cref="Prompt"/> or <see cref="PromptEmbeds"/>; a negative prompt list is one per prompt, or one for all.
 /// Tensors stay the caller's.
 /// </summary>
@@ -24,8 +24,8 @@ public abstract record StableDiffusionInputBase
     public Tensor? NegativePromptEmbeds { get; init; }
     public OutputType OutputType { get; init; } = OutputType.Image;
     /// <summary>
-    /// diffusers' <c>guidance_rescale</c> (Lin et al., 2023), in [0, 1]. diffusers' image-to-image, inpainting and
-    /// ControlNet pipelines lack it; here every pipeline takes it, and the default 0 gives their results.
+    /// diffusers' <c>guidance_rescale</c> (Lin et al., 2023), in [0, 1]. diffusers' Stable Diffusion image-to-image,
+    /// inpainting and ControlNet pipelines lack it; here every pipeline takes it, and the default 0 gives their results.
     /// </summary>
     public double GuidanceRescale { get; init; }
     /// <summary>Layers to skip from the end of the text encoder (diffusers' <c>clip_skip</c>).</summary>
