@@ -1,4 +1,5 @@
 using DiffusersSharp.Models;
+using DiffusersSharp.Pipelines.StableDiffusion;
 using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tokenizers;
 using static TorchSharp.torch;
@@ -139,6 +140,9 @@ public static class ImageToImage
 /// <summary>Classifier-free guidance (Ho &amp; Salimans, 2022) with diffusers' optional guidance rescale (Lin et al., 2023).</summary>
 public static class Guidance
 {
+    /// <summary>diffusers' <c>do_classifier_free_guidance</c>: off for guidance ≤ 1 and for guidance-distilled UNets.</summary>
+    public static bool DoClassifierFreeGuidance(double guidanceScale, UNet2DConditionModel unet) => guidanceScale > 1.0 && unet.TimeCondProjDim is null;
+
     /// <param name="noisePred">The UNet output for the batch [uncond; cond].</param>
     public static Tensor Apply(Tensor noisePred, double guidanceScale, double guidanceRescale)
     {
@@ -174,6 +178,19 @@ public static class StepEnd
 /// <summary>Input checks shared by pipelines; each message names the argument and what is allowed.</summary>
 public static class PipelineChecks
 {
+    /// <summary>
+    /// A text-to-image call's output size: the one given, else the UNet's sample_size × the VAE scale factor
+    /// (diffusers' <c>default_sample_size * vae_scale_factor</c>); checked as <see cref="Size"/> does.
+    /// </summary>
+    public static (int Height, int Width) OutputSize(int? height, int? width, UNet2DConditionModel unet, int vaeScaleFactor)
+    {
+        int Default(int? sampleSize, string name) =>
+            sampleSize is { } s ? s * vaeScaleFactor : throw new ArgumentException($"The UNet's config has no sample_size: give {name} explicitly.");
+        var size = (Height: height ?? Default(unet.SampleSize?.Height, "height"), Width: width ?? Default(unet.SampleSize?.Width, "width"));
+        Size(size.Height, size.Width, vaeScaleFactor);
+        return size;
+    }
+
     public static void Size(int height, int width, int multiple)
     {
         if (height <= 0 || width <= 0)
@@ -207,6 +224,14 @@ public static class PipelineChecks
         if (steps >= 1 && (int)(steps * strength) < 1)
             throw new ArgumentException(
                 $"strength {strength} × num_inference_steps {steps} leaves no denoising step: raise strength or num_inference_steps so that their product is at least 1.");
+    }
+
+    /// <summary>The checks every Stable Diffusion call shares (<see cref="Common"/>, <see cref="PromptBatchSize"/>); returns the prompt batch size.</summary>
+    /// <param name="textEncoderLayers">The text encoder's hidden layers (the fewest, with two encoders), which bound clip_skip.</param>
+    public static int CommonInputs(StableDiffusionInputBase input, int textEncoderLayers)
+    {
+        Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, input.GuidanceRescale, input.ClipSkip, textEncoderLayers);
+        return PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
     }
 
     /// <summary>Checks prompts against embeddings and returns the batch size (number of prompts).</summary>

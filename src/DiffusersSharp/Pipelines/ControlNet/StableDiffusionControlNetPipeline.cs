@@ -100,7 +100,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
         var scales = PerNet(input.ControlNetConditioningScale, "controlnet_conditioning_scale");
         var starts = PerNet(input.ControlGuidanceStart, "control_guidance_start");
         var ends = PerNet(input.ControlGuidanceEnd, "control_guidance_end");
-        var doCfg = DoClassifierFreeGuidance(input.GuidanceScale);
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
         // Shuffle-style (globally pooled) ControlNets always run in guess mode, as in diffusers.
         var guessMode = input.GuessMode || ControlNets[0].GlobalPoolConditions;
 
@@ -122,7 +122,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
         var timesteps = Scheduler.Timesteps;
         var total = (int)timesteps.shape[0];
 
-        using var ownedGenerator = SeededGenerator(input);
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
@@ -150,7 +150,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
             return new UNet2DConditionExtras { DownBlockAdditionalResiduals = down, MidBlockAdditionalResidual = mid };
         }
 
-        latents = Denoise(latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
         return Finish(latents, input.OutputType);
     }
 

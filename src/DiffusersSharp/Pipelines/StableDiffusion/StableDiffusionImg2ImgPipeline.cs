@@ -47,7 +47,7 @@ public sealed class StableDiffusionImg2ImgPipeline : StableDiffusionPipelineBase
         if (input.Image is null) throw new ArgumentException("image is required for image-to-image: give the picture to start from.", nameof(input));
         PipelineChecks.Strength(input.Strength, input.NumInferenceSteps);
         var batchSize = CheckCommonInputs(input);
-        var doCfg = DoClassifierFreeGuidance(input.GuidanceScale);
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -60,11 +60,11 @@ public sealed class StableDiffusionImg2ImgPipeline : StableDiffusionPipelineBase
         var effectiveBatch = batchSize * input.NumImagesPerPrompt;
         var latentTimestep = timesteps.narrow(0, 0, 1).repeat(effectiveBatch);
 
-        using var ownedGenerator = SeededGenerator(input);
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         var latents = PrepareLatents(image, latentTimestep, effectiveBatch, promptEmbeds.dtype, device, generator);
 
-        latents = Denoise(latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
         return Finish(latents, input.OutputType);
     }
 

@@ -60,7 +60,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
         PipelineChecks.Size(height, width, VaeScaleFactor);
         PipelineChecks.Strength(input.Strength, input.NumInferenceSteps);
         var batchSize = CheckCommonInputs(input);
-        var doCfg = DoClassifierFreeGuidance(input.GuidanceScale);
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -75,7 +75,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
 
         var initImage = ImageProcessor.Preprocess(input.Image, height, width).to(ScalarType.Float32);
 
-        using var ownedGenerator = SeededGenerator(input);
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         var (latents, noise, imageLatents) = PrepareLatents(input, initImage, latentTimestep, effectiveBatch, height, width, dtype, device, generator);
 
@@ -98,7 +98,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
             afterStep = BlendKeptRegion(timesteps, doCfg ? mask.chunk(2)[0] : mask, imageLatents!, noise);
         }
 
-        latents = Denoise(latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, extendModelInput, afterStep: afterStep);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, extendModelInput, afterStep: afterStep);
         return Finish(latents, input.OutputType);
     }
 

@@ -31,4 +31,7 @@ public abstract record StableDiffusionInputBase
     /// <summary>Layers to skip from the end of the text encoder (diffusers' <c>clip_skip</c>).</summary>
     public int? ClipSkip { get; init; }
     public StepEndCallback? CallbackOnStepEnd { get; init; }
+
+    /// <summary>The generator a call seeds from <see cref="Seed"/> (the call disposes it), or null when <see cref="Generator"/> or no seed is given.</summary>
+    internal Generator? NewSeededGenerator() => Generator is null && Seed is { } seed ? new Generator((ulong)seed) : null;
 }

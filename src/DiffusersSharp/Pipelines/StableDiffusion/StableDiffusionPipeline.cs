@@ -20,19 +20,14 @@ public sealed class StableDiffusionPipeline : StableDiffusionPipelineBase
 
     public override string ClassName => "StableDiffusionPipeline";
 
-    private int DefaultSize(int? sampleSize, string name) =>
-        sampleSize is { } s ? s * VaeScaleFactor : throw new ArgumentException($"The UNet's config has no sample_size: give {name} explicitly.");
-
     public static new StableDiffusionPipeline FromPretrained(string directory, LoadOptions? options = null) =>
         Load(directory, options, (vae, textEncoder, tokenizer, unet, scheduler, index) => new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler, index));
 
     public PipelineOutput Generate(StableDiffusionInput input, CancellationToken cancellationToken = default)
     {
-        var height = input.Height ?? DefaultSize(Unet.SampleSize?.Height, "height");
-        var width = input.Width ?? DefaultSize(Unet.SampleSize?.Width, "width");
-        PipelineChecks.Size(height, width, VaeScaleFactor);
+        var (height, width) = PipelineChecks.OutputSize(input.Height, input.Width, Unet, VaeScaleFactor);
         var batchSize = CheckCommonInputs(input);
-        var doCfg = DoClassifierFreeGuidance(input.GuidanceScale);
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -41,12 +36,12 @@ public sealed class StableDiffusionPipeline : StableDiffusionPipelineBase
 
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
-        using var ownedGenerator = SeededGenerator(input);
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
 
-        latents = Denoise(latents, Scheduler.Timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, Scheduler.Timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
         return Finish(latents, input.OutputType);
     }
 }

@@ -9,7 +9,7 @@ namespace DiffusersSharp.Pipelines.StableDiffusion;
 
 /// <summary>
 /// What the Stable Diffusion 1.x/2.x pipelines (text-to-image, image-to-image, inpainting, ControlNet) share: the five
-/// components, loading, prompt encoding for classifier-free guidance, the denoising loop and decoding.
+/// components, loading, prompt encoding for classifier-free guidance and decoding.
 /// </summary>
 public abstract class StableDiffusionPipelineBase : DiffusionPipeline
 {
@@ -60,15 +60,8 @@ public abstract class StableDiffusionPipelineBase : DiffusionPipeline
     /// <summary>A copy of this pipeline's scheduler for a pipeline made from it: same class and config, its own state.</summary>
     internal SchedulerMixin CopyScheduler() => SchedulerFactory.FromConfig(Scheduler.ClassName, Scheduler.Config);
 
-    /// <summary>diffusers' <c>do_classifier_free_guidance</c>: off for guidance ≤ 1 and for guidance-distilled UNets.</summary>
-    private protected bool DoClassifierFreeGuidance(double guidanceScale) => guidanceScale > 1.0 && Unet.TimeCondProjDim is null;
-
     /// <summary>The checks every call shares; returns the prompt batch size.</summary>
-    private protected int CheckCommonInputs(StableDiffusionInputBase input)
-    {
-        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, input.GuidanceRescale, input.ClipSkip, TextEncoder.TextConfig.NumHiddenLayers);
-        return PipelineChecks.PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
-    }
+    private protected int CheckCommonInputs(StableDiffusionInputBase input) => PipelineChecks.CommonInputs(input, TextEncoder.TextConfig.NumHiddenLayers);
 
     /// <summary>Prompt embeddings for the UNet: [uncond; cond] with guidance, as diffusers concatenates them.</summary>
     private protected Tensor EncodePrompt(StableDiffusionInputBase input, bool doCfg)
@@ -76,44 +69,6 @@ public abstract class StableDiffusionPipelineBase : DiffusionPipeline
         var (promptEmbeds, negativeEmbeds) = PromptEncoding.EncodePrompt(Tokenizer, TextEncoder, input.Prompt, input.NegativePrompt,
             input.PromptEmbeds, input.NegativePromptEmbeds, input.NumImagesPerPrompt, doCfg, input.ClipSkip, Unet.Device, Unet.DType);
         return doCfg ? cat([negativeEmbeds!, promptEmbeds]) : promptEmbeds;
-    }
-
-    /// <summary>The generator a call seeds itself (the caller disposes it), or null when the input brings its own or none.</summary>
-    private protected static Generator? SeededGenerator(StableDiffusionInputBase input) =>
-        input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;
-
-    /// <summary>
-    /// The denoising loop: UNet under guidance, scheduler step, step-end callback. Takes ownership of
-    /// <paramref name="latents"/> and returns the final latents.
-    /// </summary>
-    /// <param name="extendModelInput">Adds conditioning channels to the scaled model input (inpainting's mask and masked image).</param>
-    /// <param name="unetExtras">
-    /// The UNet's extra arguments for a step, from the step index, the timestep, the latents and the scaled model input
-    /// (the ControlNets' residuals); tensors it makes belong to the step.
-    /// </param>
-    /// <param name="afterStep">Adjusts the stepped latents before the callback sees them (inpainting's latent blending).</param>
-    private protected Tensor Denoise(Tensor latents, Tensor timesteps, Tensor promptEmbeds, bool doCfg, StableDiffusionInputBase input,
-        Generator? generator, CancellationToken cancellationToken, Func<Tensor, Tensor>? extendModelInput = null,
-        Func<int, Tensor, Tensor, Tensor, UNet2DConditionExtras>? unetExtras = null, Func<int, Tensor, Tensor>? afterStep = null)
-    {
-        var total = (int)timesteps.shape[0];
-        for (var i = 0; i < total; i++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var stepScope = NewDisposeScope();
-            var t = timesteps[i];
-            var modelInput = Scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
-            if (extendModelInput is not null) modelInput = extendModelInput(modelInput);
-            var noisePred = Unet.Forward(modelInput, t, promptEmbeds, unetExtras?.Invoke(i, t, latents, modelInput));
-            if (doCfg) noisePred = Guidance.Apply(noisePred, input.GuidanceScale, input.GuidanceRescale);
-            var next = Scheduler.Step(noisePred, t, latents, generator, input.Eta).PrevSample;
-            if (afterStep is not null) next = afterStep(i, next);
-            next = StepEnd.Invoke(input.CallbackOnStepEnd, i, total, t, next);
-            next.MoveToOuterDisposeScope();
-            latents.Dispose();
-            latents = next;
-        }
-        return latents;
     }
 
     /// <summary>The call's result: the latents as they are, or decoded and postprocessed to [B, H, W, 3] in [0, 1].</summary>

@@ -44,7 +44,7 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
     {
         var batchSize = CheckInputs(input);
         CheckAddEmbedDim();
-        var doCfg = DoClassifierFreeGuidance(input.GuidanceScale);
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
         var imagesPerCall = batchSize * input.NumImagesPerPrompt;
 
         using var scope = NewDisposeScope();
@@ -58,7 +58,7 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
         var (timesteps, _) = GetTimesteps(input.NumInferenceSteps, input.Strength, input.DenoisingStart);
         var latentTimestep = timesteps[..1].repeat(imagesPerCall);
 
-        using var ownedGenerator = input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         // A refiner continuing from denoising_start gets latents that still hold their noise.
         var latents = input.Latents is { } given
@@ -85,7 +85,8 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
         addTimeIds = addTimeIds.to(device);
 
         timesteps = CutAtDenoisingEnd(timesteps, input.DenoisingEnd);
-        latents = Denoise(latents, timesteps, promptEmbeds, addTextEmbeds, addTimeIds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken,
+            unetExtras: AddedConditions(addTextEmbeds, addTimeIds));
 
         if (input.OutputType == OutputType.Latent)
             return new PipelineOutput(null, latents.MoveToOuterDisposeScope());

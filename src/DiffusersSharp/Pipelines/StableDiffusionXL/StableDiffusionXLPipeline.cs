@@ -34,11 +34,9 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
 
     public PipelineOutput Generate(StableDiffusionXLInput input, CancellationToken cancellationToken = default)
     {
-        var height = input.Height ?? DefaultSize(Unet.SampleSize?.Height, "height");
-        var width = input.Width ?? DefaultSize(Unet.SampleSize?.Width, "width");
-        PipelineChecks.Size(height, width, VaeScaleFactor);
+        var (height, width) = PipelineChecks.OutputSize(input.Height, input.Width, Unet, VaeScaleFactor);
         var batchSize = CheckCommonInputs(input);
-        var doCfg = DoClassifierFreeGuidance(input.GuidanceScale);
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -52,7 +50,7 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
         var embeds = EncodeCheckedPrompt(input, doCfg);
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
-        using var ownedGenerator = input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, embeds.PromptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
@@ -70,7 +68,8 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
         addTimeIds = addTimeIds.to(device).repeat(batchSize * input.NumImagesPerPrompt, 1);
 
         var timesteps = CutAtDenoisingEnd(Scheduler.Timesteps, input.DenoisingEnd);
-        latents = Denoise(latents, timesteps, promptEmbeds, addTextEmbeds, addTimeIds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken,
+            unetExtras: AddedConditions(addTextEmbeds, addTimeIds));
 
         if (input.OutputType == OutputType.Latent)
             return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
@@ -91,7 +90,4 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
                 $"The model has an incorrect config: check the UNet's addition_time_embed_dim ({Unet.AdditionTimeEmbedDim}) and text_encoder_2's projection_dim ({TextEncoder2.TextConfig.ProjectionDim}).");
         return tensor(ids, dtype).view(1, -1);
     }
-
-    private int DefaultSize(int? sampleSize, string name) =>
-        sampleSize is { } s ? s * VaeScaleFactor : throw new ArgumentException($"The UNet's config has no sample_size: give {name} explicitly.");
 }

@@ -153,9 +153,6 @@ public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline
     /// <summary>SDXL always conditions on the penultimate layer: <c>hidden_states[-(clip_skip + 2)]</c>, before the final layer norm.</summary>
     private static Tensor Penultimate(IReadOnlyList<Tensor> hiddenStates, int clipSkip) => hiddenStates[hiddenStates.Count - (clipSkip + 2)].alias();
 
-    /// <summary>diffusers' <c>do_classifier_free_guidance</c>.</summary>
-    protected bool DoClassifierFreeGuidance(double guidanceScale) => guidanceScale > 1.0 && Unet.TimeCondProjDim is null;
-
     /// <summary>The input width <c>add_embedding</c> gets from <paramref name="timeIdCount"/> time ids and the pooled text embedding.</summary>
     protected int PassedAddEmbedDim(int timeIdCount) => Unet.AdditionTimeEmbedDim!.Value * timeIdCount + TextEncoder2.TextConfig.ProjectionDim;
 
@@ -166,8 +163,7 @@ public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline
     protected int CheckCommonInputs(StableDiffusionXLCommonInput input)
     {
         var layers = Math.Min(TextEncoder?.TextConfig.NumHiddenLayers ?? int.MaxValue, TextEncoder2.TextConfig.NumHiddenLayers);
-        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, input.GuidanceRescale, input.ClipSkip, layers);
-        var batch = PipelineChecks.PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
+        var batch = PipelineChecks.CommonInputs(input, layers);
         if (input.Prompt2 is not null && input.PromptEmbeds is not null)
             throw new ArgumentException("Give either prompt_2 or prompt_embeds, not both.");
         if (input.NegativePrompt2 is not null && input.NegativePromptEmbeds is not null)
@@ -214,30 +210,13 @@ public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline
     }
 
     /// <summary>
-    /// The denoising loop: guided UNet predictions with SDXL's added conditions (pooled text embeddings and time ids),
-    /// one scheduler step per timestep, the step-end callback after each. Takes ownership of <paramref name="latents"/>
-    /// and returns the final latents in the caller's dispose scope.
+    /// SDXL's added conditions (pooled text embeddings and time ids, [uncond; cond] with guidance) as the UNet's extra
+    /// arguments at every step of <see cref="DenoisingLoop.Run"/>.
     /// </summary>
-    protected Tensor Denoise(Tensor latents, Tensor timesteps, Tensor promptEmbeds, Tensor addTextEmbeds, Tensor addTimeIds, bool doCfg,
-        StableDiffusionXLCommonInput input, Generator? generator, CancellationToken cancellationToken)
+    protected static Func<int, Tensor, Tensor, Tensor, UNet2DConditionExtras> AddedConditions(Tensor addTextEmbeds, Tensor addTimeIds)
     {
         var extras = new UNet2DConditionExtras { AddedCondKwargs = new AddedCondKwargs(addTextEmbeds, addTimeIds) };
-        var total = (int)timesteps.shape[0];
-        for (var i = 0; i < total; i++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var stepScope = NewDisposeScope();
-            var t = timesteps[i];
-            var modelInput = Scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
-            var noisePred = Unet.Forward(modelInput, t, promptEmbeds, extras);
-            if (doCfg) noisePred = Guidance.Apply(noisePred, input.GuidanceScale, input.GuidanceRescale);
-            var next = Scheduler.Step(noisePred, t, latents, generator, input.Eta).PrevSample;
-            next = StepEnd.Invoke(input.CallbackOnStepEnd, i, total, t, next);
-            next.MoveToOuterDisposeScope();
-            latents.Dispose();
-            latents = next;
-        }
-        return latents;
+        return (_, _, _, _) => extras;
     }
 
     /// <summary>
