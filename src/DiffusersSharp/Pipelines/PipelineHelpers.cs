@@ -217,13 +217,14 @@ public static class PipelineChecks
     /// The image-to-image strength: in [0, 1], and large enough that at least one of the
     /// <paramref name="steps"/> is run (diffusers' inpainting pipeline refuses zero steps; its img2img fails later).
     /// </summary>
-    public static void Strength(double strength, int steps)
+    /// <param name="steps">num_inference_steps, or null where the strength does not pick the steps (SDXL's denoising_start).</param>
+    public static void Strength(double strength, int? steps)
     {
         if (!(strength >= 0 && strength <= 1))
             throw new ArgumentOutOfRangeException(nameof(strength), strength, $"strength must be in [0, 1], got {strength}.");
-        if (steps >= 1 && (int)(steps * strength) < 1)
+        if (steps is { } n && n >= 1 && (int)(n * strength) < 1)
             throw new ArgumentException(
-                $"strength {strength} × num_inference_steps {steps} leaves no denoising step: raise strength or num_inference_steps so that their product is at least 1.");
+                $"strength {strength} × num_inference_steps {n} leaves no denoising step: raise strength or num_inference_steps so that their product is at least 1.");
     }
 
     /// <summary>The checks every Stable Diffusion call shares (<see cref="Common"/>, <see cref="PromptBatchSize"/>); returns the prompt batch size.</summary>

@@ -96,25 +96,20 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
     /// <summary>
     /// diffusers' <c>get_timesteps</c>, after <see cref="SchedulerMixin.SetTimesteps"/>: the tail of the schedule to run
     /// and its step count, with the scheduler's begin index set to where the tail starts.
-    /// Without <paramref name="denoisingStart"/> the last <c>int(steps · strength)</c> steps run; with it, the
-    /// timesteps below its discrete cut-off (the ones a base pipeline with the same <c>denoising_end</c> left undone).
+    /// Without <paramref name="denoisingStart"/> the last <c>int(steps · strength)</c> steps run, as in every
+    /// image-to-image pipeline (<see cref="ImageToImage.StrengthTimesteps"/>); with it, the timesteps below its
+    /// discrete cut-off (the ones a base pipeline with the same <c>denoising_end</c> left undone).
     /// </summary>
     public (Tensor Timesteps, int NumInferenceSteps) GetTimesteps(int numInferenceSteps, double strength, double? denoisingStart)
     {
-        var all = Scheduler.Timesteps;
-        var order = Scheduler.Order;
         if (denoisingStart is not { } start)
-        {
-            var initTimestep = Math.Min((int)(numInferenceSteps * strength), numInferenceSteps);
-            var tStart = Math.Max(numInferenceSteps - initTimestep, 0);
-            Scheduler.SetBeginIndex(tStart * order);
-            return (all[(tStart * order)..], numInferenceSteps - tStart);
-        }
+            return ImageToImage.StrengthTimesteps(Scheduler, numInferenceSteps, strength);
 
+        var all = Scheduler.Timesteps;
         var count = (int)all.lt(DiscreteTimestepCutoff(start)).sum().item<long>();
         // A second-order scheduler repeats every timestep but the first, so an even count would start between the
         // two evaluations of one step; diffusers takes one more to start on a whole step.
-        if (order == 2 && count % 2 == 0) count++;
+        if (Scheduler.Order == 2 && count % 2 == 0) count++;
         var first = (int)all.shape[0] - count;
         Scheduler.SetBeginIndex(first);
         return (all[first..], count);
@@ -168,6 +163,8 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
     /// diffusers' <c>prepare_latents</c>: the image's latents (sampled from the VAE posterior with the generator and
     /// normalised; latents given as the image are taken as they are), repeated to the batch, then noised to
     /// <paramref name="timestep"/> with the generator's next draw unless the refiner continues a base pipeline.
+    /// The encoding is SDXL's own rather than <see cref="ImageToImage.EncodeImage"/>: it upcasts a force_upcast VAE and
+    /// casts the sample to the pipeline's dtype before normalising, where Stable Diffusion 1.x/2.x scales first.
     /// </summary>
     private Tensor PrepareLatents(Tensor image, Tensor timestep, int imagesPerCall, ScalarType dtype, Device device, Generator? generator, bool addNoise)
     {
@@ -199,11 +196,7 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
                 : Vae.ScalingFactor * initLatents;
         }
 
-        var images = (int)initLatents.shape[0];
-        if (imagesPerCall > images && imagesPerCall % images == 0)
-            initLatents = cat(Enumerable.Repeat(initLatents, imagesPerCall / images).ToList());
-        else if (imagesPerCall != images)
-            throw new ArgumentException($"Cannot match {images} images to the {imagesPerCall} images this call makes (prompts × num_images_per_prompt).");
+        initLatents = ImageToImage.ExpandToBatch(initLatents, imagesPerCall, "images");
 
         if (!addNoise) return initLatents;
         var noise = LatentNoise.RandnTensor(initLatents.shape, dtype, device, generator);
@@ -216,15 +209,11 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
         var batchSize = CheckCommonInputs(input);
         if (input.Image is null)
             throw new ArgumentException("image is required: the picture (or latents) to start from.");
-        if (!(input.Strength >= 0 && input.Strength <= 1))
-            throw new ArgumentOutOfRangeException(nameof(input.Strength), input.Strength, $"strength must be in [0, 1], got {input.Strength}.");
+        // Strength is ignored with denoising_start, but diffusers still checks its range.
+        PipelineChecks.Strength(input.Strength, input.DenoisingStart is null ? input.NumInferenceSteps : null);
         CheckFraction(input.DenoisingStart, "denoising_start");
         if (input.DenoisingStart is { } start && input.DenoisingEnd is { } end && start >= end)
             throw new ArgumentException($"denoising_start ({start}) must be smaller than denoising_end ({end}).");
-        // diffusers would fail later on an empty schedule.
-        if (input.DenoisingStart is null && (int)(input.NumInferenceSteps * input.Strength) == 0)
-            throw new ArgumentException(
-                $"strength {input.Strength} with {input.NumInferenceSteps} steps leaves no denoising step: raise strength or num_inference_steps.");
         return batchSize;
     }
 }
