@@ -38,6 +38,9 @@ public abstract class DiffusionPipeline : IDisposable
     /// <summary>The scheduler that steps the denoising loop (diffusers' <c>pipe.scheduler</c>).</summary>
     public SchedulerMixin Scheduler => (SchedulerMixin)_components["scheduler"];
 
+    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
+    public void SetScheduler(SchedulerMixin scheduler) => Replace("scheduler", scheduler);
+
     /// <summary>Pipeline classes <see cref="FromPretrained"/> can open.</summary>
     public static IReadOnlyList<string> SupportedClasses { get; } =
     [
@@ -75,9 +78,6 @@ public abstract class DiffusionPipeline : IDisposable
         _components[name] = component;
         _shared.Add(name);
     }
-
-    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
-    public void SetScheduler(SchedulerMixin scheduler) => Replace("scheduler", scheduler);
 
     /// <summary>Swaps in a new component, disposing the old one unless it is shared.</summary>
     private void Replace(string name, object component)

@@ -10,8 +10,8 @@ namespace DiffusersSharp.Pipelines.StableDiffusionXL;
 
 /// <summary>
 /// What SDXL's text-to-image and image-to-image pipelines share (diffusers copies it between the two): the components,
-/// <c>encode_prompt</c> with both CLIP text encoders, the denoising loop with SDXL's added conditions, the
-/// <c>denoising_end</c> cut-off and the VAE decode.
+/// <c>encode_prompt</c> with both CLIP text encoders, SDXL's added conditions for the shared
+/// <see cref="DenoisingLoop"/>, the <c>denoising_end</c> cut-off and the VAE decode.
 /// </summary>
 public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline
 {
