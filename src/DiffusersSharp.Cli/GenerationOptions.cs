@@ -21,7 +21,7 @@ internal sealed class GenerationOptions
     };
     private readonly Option<string?> _negative = new("--negative-prompt", "-n") { Description = "What the image should not show; applies to every prompt." };
     private readonly Option<int> _steps = new("--steps") { Description = "Number of denoising steps (num_inference_steps).", DefaultValueFactory = _ => 50 };
-    private readonly Option<double?> _guidance = new("--guidance", "-g") { Description = "Classifier-free guidance scale; 1 or less turns guidance off (default: the pipeline's, 7.5 for Stable Diffusion, 5 for SDXL)." };
+    private readonly Option<double?> _guidance = new("--guidance", "-g") { Description = "Classifier-free guidance scale; 1 or less turns guidance off (default: the pipeline's, e.g. 7.5 for Stable Diffusion, 5 for SDXL)." };
     private readonly Option<double> _rescale = new("--guidance-rescale") { Description = "Guidance rescale factor in [0, 1] (Lin et al. 2023).", DefaultValueFactory = _ => 0.0 };
     private readonly Option<int?> _clipSkip = new("--clip-skip") { Description = "Use the text encoder's hidden state this many layers before the last." };
     private readonly Option<int?>? _width;
