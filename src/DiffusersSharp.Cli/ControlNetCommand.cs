@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DiffusersSharp.Images;
+using DiffusersSharp.Loading;
 using DiffusersSharp.Pipelines;
 using DiffusersSharp.Pipelines.ControlNet;
 using DiffusersSharp.Runtime;
@@ -13,7 +14,6 @@ internal static class ControlNetCommand
 {
     public static Command Create()
     {
-        var common = new CommonOptions();
         var generation = new GenerationOptions("the first control image's, rounded down to a multiple of 8");
         var controlNets = new Option<string[]>("--controlnet")
         {
@@ -43,7 +43,6 @@ internal static class ControlNetCommand
         var guessMode = new Option<bool>("--guess-mode") { Description = "ControlNets read the control image's content without relying on the prompt (diffusers' guess_mode); try --guidance 3 to 5." };
 
         var command = new Command("controlnet", "Generate images from text prompts, steered by ControlNets and control images.");
-        common.AddTo(command);
         generation.AddTo(command);
         foreach (var o in new Option[] { controlNets, controlImages, scales, start, end, canny, guessMode })
             command.Options.Add(o);
@@ -51,7 +50,6 @@ internal static class ControlNetCommand
         command.SetAction(result => CliErrors.Run(() =>
         {
             NativeRuntime.EnsureLoaded();
-            generation.OutputPath(result);
             var netDirs = result.GetValue(controlNets)!;
             var imagePaths = result.GetValue(controlImages)!;
             var scaleValues = result.GetValue(scales)!;
@@ -62,63 +60,43 @@ internal static class ControlNetCommand
             foreach (var dir in netDirs)
                 if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"ControlNet folder not found: {dir}");
             var detector = result.GetValue(canny) is { } thresholds ? new CannyEdgeDetector(ParseCanny(thresholds)) : null;
-            var options = common.LoadOptions(result);
-            var modelDir = common.ResolveModel(result);
-            var seed = generation.ResolveSeed(result);
 
             // Images load (and fail on a missing file) before the models do.
             var images = new List<Tensor>();
             try
             {
                 foreach (var path in imagePaths) images.Add(LoadControlImage(path, detector));
-                return Run(images);
+                var input = new StableDiffusionControlNetInput
+                {
+                    ControlImages = images.Select(image => (IReadOnlyList<Tensor>)[image]).ToArray(),
+                    ControlNetConditioningScale = scaleValues,
+                    ControlGuidanceStart = [result.GetValue(start)],
+                    ControlGuidanceEnd = [result.GetValue(end)],
+                    GuessMode = result.GetValue(guessMode),
+                };
+                return generation.Run(result,
+                    (modelDir, options) => netDirs.Length > 0
+                        ? StableDiffusionControlNetPipeline.FromPretrained(modelDir, netDirs, options)
+                        : OpenControlNetPipeline(modelDir, imagePaths.Length, options),
+                    (pipeline, arguments) => pipeline.Generate(arguments.ApplyTo(input with { Width = arguments.Width, Height = arguments.Height })));
             }
             finally
             {
                 foreach (var image in images) image.Dispose();
             }
-
-            int Run(IReadOnlyList<Tensor> loaded)
-            {
-                using var pipeline = netDirs.Length > 0
-                    ? StableDiffusionControlNetPipeline.FromPretrained(modelDir, netDirs, options)
-                    : OpenControlNetPipeline(modelDir, options);
-                if (imagePaths.Length != pipeline.ControlNets.Count)
-                    throw new ArgumentException($"{modelDir} has {pipeline.ControlNets.Count} ControlNets but got {imagePaths.Length} --control-image: give one per ControlNet.");
-                SchedulerSwap.Apply(pipeline.Scheduler, pipeline.SetScheduler, result.GetValue(generation.Scheduler), result.GetValue(generation.SchedulerOverrides)!);
-
-                var input = new StableDiffusionControlNetInput
-                {
-                    Prompt = result.GetValue(generation.Prompt)!,
-                    NegativePrompt = result.GetValue(generation.NegativePrompt) is { } n ? [n] : null,
-                    ControlImages = loaded.Select(image => (IReadOnlyList<Tensor>)[image]).ToArray(),
-                    ControlNetConditioningScale = scaleValues,
-                    ControlGuidanceStart = [result.GetValue(start)],
-                    ControlGuidanceEnd = [result.GetValue(end)],
-                    GuessMode = result.GetValue(guessMode),
-                    NumInferenceSteps = result.GetValue(generation.Steps),
-                    GuidanceScale = result.GetValue(generation.Guidance),
-                    ClipSkip = result.GetValue(generation.ClipSkip),
-                    Width = result.GetValue(generation.Width),
-                    Height = result.GetValue(generation.Height),
-                    Seed = seed,
-                    NumImagesPerPrompt = result.GetValue(generation.NumImages),
-                    Eta = result.GetValue(generation.Eta),
-                };
-                using var output = ProgressReporter.Run(input.NumInferenceSteps, callback => pipeline.Generate(input with { CallbackOnStepEnd = callback }));
-                return generation.Finish(result, output.Images!, seed);
-            }
         }));
         return command;
     }
 
-    private static StableDiffusionControlNetPipeline OpenControlNetPipeline(string modelDir, Loading.LoadOptions options)
+    /// <summary>A saved ControlNet pipeline folder, with as many ControlNets as control images were given.</summary>
+    private static StableDiffusionControlNetPipeline OpenControlNetPipeline(string modelDir, int controlImageCount, LoadOptions options)
     {
         var pipeline = DiffusionPipeline.FromPretrained(modelDir, options);
-        if (pipeline is StableDiffusionControlNetPipeline controlNet) return controlNet;
-        var name = pipeline.ClassName;
+        if (pipeline is StableDiffusionControlNetPipeline controlNet && controlNet.ControlNets.Count == controlImageCount) return controlNet;
         pipeline.Dispose();
-        throw new ArgumentException($"{modelDir} holds a {name} without ControlNets: give --controlnet DIR.");
+        throw new ArgumentException(pipeline is StableDiffusionControlNetPipeline other
+            ? $"{modelDir} has {other.ControlNets.Count} ControlNets but got {controlImageCount} --control-image: give one per ControlNet."
+            : $"{modelDir} holds a {pipeline.ClassName} without ControlNets: give --controlnet DIR.");
     }
 
     private static Tensor LoadControlImage(string path, CannyEdgeDetector? detector)

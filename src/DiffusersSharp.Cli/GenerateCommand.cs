@@ -1,91 +1,76 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
-using DiffusersSharp.Images;
+using System.Globalization;
+using DiffusersSharp.Loading;
 using DiffusersSharp.Pipelines;
 using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Pipelines.StableDiffusionXL;
 using DiffusersSharp.Runtime;
-using DiffusersSharp.Schedulers;
 
 namespace DiffusersSharp.Cli;
 
-/// <summary><c>diffuse generate</c>: text-to-image, writing PNGs.</summary>
+/// <summary><c>diffuse generate</c>: text-to-image with the pipeline class the model folder names (Stable Diffusion or SDXL), writing PNGs.</summary>
 internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var common = new CommonOptions();
         var generation = new GenerationOptions("the model's");
-        var rescale = new Option<double>("--guidance-rescale") { Description = "Guidance rescale factor in [0, 1] (Lin et al. 2023).", DefaultValueFactory = _ => 0.0 };
+        var prompt2 = new Option<string[]>("--prompt-2")
+        {
+            Description = "SDXL: prompt for the second text encoder, one per --prompt (default: the --prompt).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var negative2 = new Option<string?>("--negative-prompt-2") { Description = "SDXL: negative prompt for the second text encoder (default: --negative-prompt). As in diffusers, without --negative-prompt SDXL uses zeros as the negative and ignores this." };
+        var originalSize = new Option<string?>("--original-size") { Description = "SDXL micro-conditioning: H,W of the picture the image should seem taken from (default: the output size)." };
+        var targetSize = new Option<string?>("--target-size") { Description = "SDXL micro-conditioning: H,W the image should seem made for (default: the output size)." };
+        var crops = new Option<string?>("--crops-coords-top-left") { Description = "SDXL micro-conditioning: TOP,LEFT of the crop the image should seem cut at (default: 0,0)." };
+        Option[] sdxlOptions = [prompt2, negative2, originalSize, targetSize, crops];
 
         var command = new Command("generate", "Generate images from text prompts (text-to-image).");
-        common.AddTo(command);
         generation.AddTo(command);
-        command.Options.Add(rescale);
+        foreach (var option in sdxlOptions)
+            command.Options.Add(option);
 
         command.SetAction(result => CliErrors.Run(() =>
         {
             NativeRuntime.EnsureLoaded();
-            generation.OutputPath(result);
-            var options = common.LoadOptions(result);
-            var modelDir = common.ResolveModel(result);
-            var seed = generation.ResolveSeed(result);
-
-            using var pipeline = DiffusionPipeline.FromPretrained(modelDir, options);
-            if (pipeline is not StableDiffusionPipeline sd)
-                throw new NotSupportedException($"{modelDir} holds a {pipeline.ClassName}; 'generate' runs text-to-image pipelines.");
-            SchedulerSwap.Apply(sd.Scheduler, sd.SetScheduler, result.GetValue(generation.Scheduler), result.GetValue(generation.SchedulerOverrides)!);
-
-            var input = new StableDiffusionInput
+            // The SDXL options are read and checked before any weights load.
+            var sdxlGiven = sdxlOptions.Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+            var sdxl = new StableDiffusionXLInput
             {
-                Prompt = result.GetValue(generation.Prompt)!,
-                NegativePrompt = result.GetValue(generation.NegativePrompt) is { } n ? [n] : null,
-                NumInferenceSteps = result.GetValue(generation.Steps),
-                GuidanceScale = result.GetValue(generation.Guidance),
-                GuidanceRescale = result.GetValue(rescale),
-                ClipSkip = result.GetValue(generation.ClipSkip),
-                Width = result.GetValue(generation.Width),
-                Height = result.GetValue(generation.Height),
-                Seed = seed,
-                NumImagesPerPrompt = result.GetValue(generation.NumImages),
-                Eta = result.GetValue(generation.Eta),
+                Prompt2 = result.GetValue(prompt2) is { Length: > 0 } p2 ? p2 : null,
+                NegativePrompt2 = result.GetValue(negative2) is { } n2 ? [n2] : null,
+                OriginalSize = ParsePair(result.GetValue(originalSize), originalSize.Name, "H,W"),
+                TargetSize = ParsePair(result.GetValue(targetSize), targetSize.Name, "H,W"),
+                CropsCoordsTopLeft = ParsePair(result.GetValue(crops), crops.Name, "TOP,LEFT") ?? (0, 0),
             };
-            using var images = ProgressReporter.Run(input.NumInferenceSteps, callback => sd.Generate(input with { CallbackOnStepEnd = callback }));
-            return generation.Finish(result, images.Images!, seed);
+            return generation.Run(result, (modelDir, options) => Open(modelDir, options, sdxlGiven), (pipeline, arguments) =>
+                pipeline is StableDiffusionXLPipeline xl
+                    ? xl.Generate(arguments.ApplyTo(sdxl with { Width = arguments.Width, Height = arguments.Height }))
+                    : ((StableDiffusionPipeline)pipeline).Generate(arguments.ApplyTo(new StableDiffusionInput { Width = arguments.Width, Height = arguments.Height })));
         }));
         return command;
     }
-}
 
-/// <summary>Swaps a pipeline's scheduler the way diffusers' <c>X.from_config(pipe.scheduler.config)</c> does, with key overrides.</summary>
-internal static class SchedulerSwap
-{
-    public static void Apply(SchedulerMixin current, Action<SchedulerMixin> setScheduler, string? className, IReadOnlyList<string> overrides)
+    /// <summary>Opens a text-to-image folder, refusing other pipeline classes and, outside SDXL, the SDXL options before loading.</summary>
+    private static DiffusionPipeline Open(string modelDir, LoadOptions options, IReadOnlyList<string> sdxlOptionsGiven)
     {
-        if (className is null && overrides.Count == 0) return;
-        var config = current.Config.Clone();
-        if (className is not null && SchedulerAliases.Find(className) is { } alias)
-        {
-            className = alias.ClassName;
-            foreach (var (key, value) in alias.Options) config[key] = value;
-        }
-        foreach (var item in overrides)
-        {
-            var eq = item.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"--scheduler-option '{item}' must be KEY=VALUE.");
-            var key = item[..eq];
-            var text = item[(eq + 1)..];
-            JsonNode? value;
-            try
-            {
-                value = JsonNode.Parse(text);
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                // Bare words such as karras or trailing are meant as strings.
-                value = JsonValue.Create(text);
-            }
-            config[key] = value;
-        }
-        setScheduler(SchedulerFactory.FromConfig(className ?? current.ClassName, config));
+        var className = ModelIndex.Load(modelDir).ClassName;
+        if (className is not ("StableDiffusionPipeline" or "StableDiffusionXLPipeline"))
+            throw new NotSupportedException(
+                $"{modelDir} holds a {className}; 'generate' runs text-to-image pipelines (see 'diffuse img2img', 'diffuse inpaint' and 'diffuse controlnet').");
+        if (sdxlOptionsGiven.Count > 0 && className != "StableDiffusionXLPipeline")
+            throw new ArgumentException($"{string.Join(", ", sdxlOptionsGiven)} only apply to SDXL models; {modelDir} holds a {className}.");
+        return DiffusionPipeline.FromPretrained(modelDir, options);
+    }
+
+    /// <summary>Two integers written "A,B" (e.g. H,W), or null when the option is absent.</summary>
+    private static (int, int)? ParsePair(string? text, string option, string form)
+    {
+        if (text is null) return null;
+        var parts = text.Split(',');
+        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var a)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var b))
+            return (a, b);
+        throw new ArgumentException($"{option} takes {form}, two non-negative integers, got '{text}'.");
     }
 }

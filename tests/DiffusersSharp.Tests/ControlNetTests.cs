@@ -121,29 +121,21 @@ public class ControlNetTests(ITestOutputHelper output)
         var m = fixture.Manifest;
         var pipeline = StableDiffusionControlNetPipeline.FromPretrained(fixture.ModelPath(m["model"]!.GetValue<string>()),
             [fixture.ModelPath(m["extra_models"]!["controlnet"]!.GetValue<string>())]);
-        var scheduler = m["scheduler"]!;
-        if (scheduler["how"]!.GetValue<string>() != "model's own scheduler")
-            pipeline.SetScheduler(SchedulerFactory.FromConfig(scheduler["class"]!.GetValue<string>(), ModelConfig.Parse(scheduler["config"]!.ToJsonString())));
+        PipelineFixture.SwapScheduler(fixture, pipeline);
 
         var call = m["call"]!.AsObject();
-        var image = call["image"]!.GetValue<string>();
-        Assert.StartsWith("png:", image);
-        var input = new StableDiffusionControlNetInput
+        Assert.StartsWith("png:", call["image"]!.GetValue<string>());
+        var input = PipelineFixture.WithCommonArguments(fixture, new StableDiffusionControlNetInput
         {
-            Prompt = StableDiffusionPipelineTests.Strings(call["prompt"]),
-            NegativePrompt = StableDiffusionPipelineTests.Strings(call["negative_prompt"]),
-            ControlImages = [[ImageIO.LoadRgb(FixtureCase.PathOf(image["png:".Length..]))]],
+            ControlImages = [[PipelineFixture.PngArgument(fixture, "image")]],
             Height = call["height"]?.GetValue<int>(),
             Width = call["width"]?.GetValue<int>(),
-            NumInferenceSteps = call["num_inference_steps"]!.GetValue<int>(),
-            GuidanceScale = call["guidance_scale"]!.GetValue<double>(),
             ControlNetConditioningScale = [call["controlnet_conditioning_scale"]?.GetValue<double>() ?? 1.0],
             ControlGuidanceStart = [call["control_guidance_start"]?.GetValue<double>() ?? 0.0],
             ControlGuidanceEnd = [call["control_guidance_end"]?.GetValue<double>() ?? 1.0],
             GuessMode = call["guess_mode"]?.GetValue<bool>() ?? false,
-            Seed = m["generator"]!["seed"]!.GetValue<long>(),
-            Latents = m["tensor_call_args"]?["latents"] is { } latents ? fixture.Tensor(latents.GetValue<string>()["tensor:".Length..]) : null,
-        };
+            Latents = PipelineFixture.TensorArgument(fixture, "latents"),
+        });
         return (pipeline, input);
     }
 

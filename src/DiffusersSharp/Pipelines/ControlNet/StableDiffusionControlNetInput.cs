@@ -1,18 +1,15 @@
+using DiffusersSharp.Pipelines.StableDiffusion;
 using static TorchSharp.torch;
 
 namespace DiffusersSharp.Pipelines.ControlNet;
 
 /// <summary>
 /// The arguments of a ControlNet text-to-image call, named after diffusers' <c>StableDiffusionControlNetPipeline.__call__</c>.
-/// Give either <see cref="Prompt"/> or <see cref="PromptEmbeds"/>, and one entry of <see cref="ControlImages"/> per
-/// ControlNet. Per-net lists (<see cref="ControlNetConditioningScale"/>, <see cref="ControlGuidanceStart"/>,
-/// <see cref="ControlGuidanceEnd"/>) take one value for every net, or one value per net.
+/// Give one entry of <see cref="ControlImages"/> per ControlNet. Per-net lists (<see cref="ControlNetConditioningScale"/>,
+/// <see cref="ControlGuidanceStart"/>, <see cref="ControlGuidanceEnd"/>) take one value for every net, or one value per net.
 /// </summary>
-public sealed record StableDiffusionControlNetInput
+public sealed record StableDiffusionControlNetInput : StableDiffusionInputBase
 {
-    public IReadOnlyList<string>? Prompt { get; init; }
-    public IReadOnlyList<string>? NegativePrompt { get; init; }
-
     /// <summary>
     /// Per ControlNet, its control images: one image for every prompt, or one per prompt. An image is uint8
     /// [H, W, 3] / [H, W] as <see cref="Images.ImageIO"/> loads it (resized with Pillow's Lanczos, as diffusers does with PIL
@@ -24,23 +21,8 @@ public sealed record StableDiffusionControlNetInput
     /// <summary>Output height; default: the (first) control image's, rounded down to a multiple of 8. The control images are resized to it.</summary>
     public int? Height { get; init; }
     public int? Width { get; init; }
-    public int NumInferenceSteps { get; init; } = 50;
-    public double GuidanceScale { get; init; } = 7.5;
-    public int NumImagesPerPrompt { get; init; } = 1;
-    /// <summary>DDIM's η; other schedulers ignore it.</summary>
-    public double Eta { get; init; }
-    /// <summary>Seed of a CPU generator, as <c>torch.Generator("cpu").manual_seed(seed)</c>; ignored when <see cref="Generator"/> is set.</summary>
-    public long? Seed { get; init; }
-    /// <summary>A generator the caller owns (e.g. one shared over several calls).</summary>
-    public Generator? Generator { get; init; }
     /// <summary>Initial latents [B·K, C, H/8, W/8]; drawn from the generator when null.</summary>
     public Tensor? Latents { get; init; }
-    public Tensor? PromptEmbeds { get; init; }
-    public Tensor? NegativePromptEmbeds { get; init; }
-    public OutputType OutputType { get; init; } = OutputType.Image;
-    /// <summary>Layers to skip from the end of the text encoder (diffusers' <c>clip_skip</c>).</summary>
-    public int? ClipSkip { get; init; }
-    public StepEndCallback? CallbackOnStepEnd { get; init; }
 
     /// <summary>Multiplies each net's residuals before they join the UNet (diffusers' <c>controlnet_conditioning_scale</c>).</summary>
     public IReadOnlyList<double> ControlNetConditioningScale { get; init; } = [1.0];

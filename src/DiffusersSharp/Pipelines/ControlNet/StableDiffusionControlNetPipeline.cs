@@ -1,6 +1,7 @@
 using DiffusersSharp.Images;
 using DiffusersSharp.Loading;
 using DiffusersSharp.Models;
+using DiffusersSharp.Pipelines.StableDiffusion;
 using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tokenizers;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ namespace DiffusersSharp.Pipelines.ControlNet;
 /// each ControlNet looks at the noisy latents, the prompt and its control image (edges, depth, pose, …) and hands the
 /// UNet residuals for its skip connections and mid block; several nets' residuals are summed.
 /// </summary>
-public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
+public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineBase
 {
     private static readonly string[] StableDiffusionComponents = ["vae", "text_encoder", "tokenizer", "unet", "scheduler"];
 
@@ -32,41 +33,19 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
 
     private StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
         UNet2DConditionModel unet, ModelMixin controlNet, IReadOnlyList<ControlNetModel> nets, SchedulerMixin scheduler, ModelConfig? modelIndex)
-        : base(modelIndex)
+        : base(vae, textEncoder, tokenizer, unet, scheduler, modelIndex, shareModels: false)
     {
-        Vae = vae;
-        TextEncoder = textEncoder;
-        Tokenizer = tokenizer;
-        Unet = unet;
         _controlNet = controlNet;
         ControlNets = nets;
-        Scheduler = scheduler;
-        ImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor });
         // diffusers' control_image_processor: RGB, kept in [0, 1].
         ControlImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor, DoConvertRgb = true, DoNormalize = false });
-        Register("vae", vae);
-        Register("text_encoder", textEncoder);
-        Register("tokenizer", tokenizer);
-        Register("unet", unet);
         Register("controlnet", controlNet);
-        Register("scheduler", scheduler);
     }
 
     public override string ClassName => "StableDiffusionControlNetPipeline";
 
-    public AutoencoderKL Vae { get; }
-    public CLIPTextModel TextEncoder { get; }
-    public CLIPTokenizer Tokenizer { get; }
-    public UNet2DConditionModel Unet { get; }
-
     /// <summary>The ControlNets in call order (one, or the nets of a <see cref="MultiControlNetModel"/>).</summary>
     public IReadOnlyList<ControlNetModel> ControlNets { get; }
-
-    public SchedulerMixin Scheduler { get; private set; }
-
-    public int VaeScaleFactor => Vae.VaeScaleFactor;
-
-    public VaeImageProcessor ImageProcessor { get; }
 
     public VaeImageProcessor ControlImageProcessor { get; }
 
@@ -114,15 +93,6 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
         };
     }
 
-    /// <summary>Replaces the scheduler (the old one is disposed), as assigning <c>pipe.scheduler</c> does in diffusers.</summary>
-    public void SetScheduler(SchedulerMixin scheduler)
-    {
-        if (ReferenceEquals(scheduler, Scheduler)) return;
-        Scheduler.Dispose();
-        Scheduler = scheduler;
-        Register("scheduler", scheduler);
-    }
-
     public PipelineOutput Generate(StableDiffusionControlNetInput input, CancellationToken cancellationToken = default)
     {
         var batchSize = CheckInputs(input);
@@ -130,16 +100,14 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
         var scales = PerNet(input.ControlNetConditioningScale, "controlnet_conditioning_scale");
         var starts = PerNet(input.ControlGuidanceStart, "control_guidance_start");
         var ends = PerNet(input.ControlGuidanceEnd, "control_guidance_end");
-        var doCfg = input.GuidanceScale > 1.0 && Unet.TimeCondProjDim is null;
+        var doCfg = Guidance.DoClassifierFreeGuidance(input.GuidanceScale, Unet);
         // Shuffle-style (globally pooled) ControlNets always run in guess mode, as in diffusers.
         var guessMode = input.GuessMode || ControlNets[0].GlobalPoolConditions;
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var device = Unet.Device;
-        var (promptEmbeds, negativeEmbeds) = PromptEncoding.EncodePrompt(Tokenizer, TextEncoder, input.Prompt, input.NegativePrompt,
-            input.PromptEmbeds, input.NegativePromptEmbeds, input.NumImagesPerPrompt, doCfg, input.ClipSkip, device, Unet.DType);
-        if (doCfg) promptEmbeds = cat([negativeEmbeds!, promptEmbeds]);
+        var promptEmbeds = EncodePrompt(input, doCfg);
 
         var images = new Tensor[nets];
         for (var k = 0; k < nets; k++)
@@ -154,26 +122,22 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
         var timesteps = Scheduler.Timesteps;
         var total = (int)timesteps.shape[0];
 
-        using var ownedGenerator = input.Generator is null && input.Seed is { } seed ? new Generator((ulong)seed) : null;
+        using var ownedGenerator = input.NewSeededGenerator();
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
 
         // In guess mode with guidance the ControlNets see only the conditional half; the unconditional half gets no residuals.
         var conditionalOnly = guessMode && doCfg;
-        for (var i = 0; i < total; i++)
+        UNet2DConditionExtras ControlResiduals(int i, Tensor t, Tensor stepLatents, Tensor modelInput)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var stepScope = NewDisposeScope();
-            var t = timesteps[i];
-            var modelInput = Scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
-
-            var controlInput = conditionalOnly ? Scheduler.ScaleModelInput(latents, t) : modelInput;
+            var controlInput = conditionalOnly ? Scheduler.ScaleModelInput(stepLatents, t) : modelInput;
             var controlEmbeds = conditionalOnly ? promptEmbeds.chunk(2)[1] : promptEmbeds;
             // diffusers' controlnet_keep: a net whose [start, end] window does not cover this step still runs, at scale 0.
             var stepScales = Enumerable.Range(0, nets)
                 .Select(k => scales[k] * (i / (double)total < starts[k] || (i + 1) / (double)total > ends[k] ? 0.0 : 1.0)).ToArray();
-            using var control = _controlNet is MultiControlNetModel multi
+            // The step's dispose scope frees the residuals once the UNet has used them.
+            var control = _controlNet is MultiControlNetModel multi
                 ? multi.Forward(controlInput, t, controlEmbeds, images, stepScales, guessMode)
                 : ControlNets[0].Forward(controlInput, t, controlEmbeds, images[0], stepScales[0], guessMode);
             var down = control.DownBlockResSamples;
@@ -183,24 +147,11 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
                 down = down.Select(d => cat([zeros_like(d), d])).ToArray();
                 mid = cat([zeros_like(mid), mid]);
             }
-
-            var noisePred = Unet.Forward(modelInput, t, promptEmbeds, new UNet2DConditionExtras
-            {
-                DownBlockAdditionalResiduals = down,
-                MidBlockAdditionalResidual = mid,
-            });
-            if (doCfg) noisePred = Guidance.Apply(noisePred, input.GuidanceScale, guidanceRescale: 0);
-            var next = Scheduler.Step(noisePred, t, latents, generator, input.Eta).PrevSample;
-            next = StepEnd.Invoke(input.CallbackOnStepEnd, i, total, t, next);
-            next.MoveToOuterDisposeScope();
-            latents.Dispose();
-            latents = next;
+            return new UNet2DConditionExtras { DownBlockAdditionalResiduals = down, MidBlockAdditionalResidual = mid };
         }
 
-        if (input.OutputType == OutputType.Latent)
-            return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
-        var decoded = ImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor));
-        return new PipelineOutput(decoded.MoveToOuterDisposeScope(), null);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
+        return Finish(latents, input.OutputType);
     }
 
     /// <summary>
@@ -234,8 +185,7 @@ public sealed class StableDiffusionControlNetPipeline : DiffusionPipeline
     {
         // diffusers would silently round an explicit size down to a multiple of 8; we refuse it, as the SD pipeline does.
         PipelineChecks.Size(input.Height ?? VaeScaleFactor, input.Width ?? VaeScaleFactor, VaeScaleFactor);
-        PipelineChecks.Common(input.NumInferenceSteps, input.GuidanceScale, input.NumImagesPerPrompt, 0, input.ClipSkip, TextEncoder.TextConfig.NumHiddenLayers);
-        var batch = PipelineChecks.PromptBatchSize(input.Prompt, input.NegativePrompt, input.PromptEmbeds, input.NegativePromptEmbeds);
+        var batch = CheckCommonInputs(input);
 
         if (input.ControlImages.Count != ControlNets.Count)
             throw new ArgumentException($"Got control images for {input.ControlImages.Count} ControlNets, but the pipeline has {ControlNets.Count}: give one entry per ControlNet.");

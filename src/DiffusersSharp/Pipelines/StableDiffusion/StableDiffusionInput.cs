@@ -2,34 +2,13 @@ using static TorchSharp.torch;
 
 namespace DiffusersSharp.Pipelines.StableDiffusion;
 
-/// <summary>
-/// The arguments of a Stable Diffusion text-to-image call, named after diffusers' <c>StableDiffusionPipeline.__call__</c>.
-/// Give either <see cref="Prompt"/> or <see cref="PromptEmbeds"/>; a negative prompt list is one per prompt, or one for all.
-/// </summary>
-public sealed record StableDiffusionInput
+/// <summary>The arguments of a Stable Diffusion text-to-image call (diffusers' <c>StableDiffusionPipeline.__call__</c>).</summary>
+public sealed record StableDiffusionInput : StableDiffusionInputBase
 {
-    public IReadOnlyList<string>? Prompt { get; init; }
-    public IReadOnlyList<string>? NegativePrompt { get; init; }
     public int? Height { get; init; }
     public int? Width { get; init; }
-    public int NumInferenceSteps { get; init; } = 50;
-    public double GuidanceScale { get; init; } = 7.5;
-    public int NumImagesPerPrompt { get; init; } = 1;
-    /// <summary>DDIM's η; other schedulers ignore it.</summary>
-    public double Eta { get; init; }
-    /// <summary>Seed of a CPU generator, as <c>torch.Generator("cpu").manual_seed(seed)</c>; ignored when <see cref="Generator"/> is set.</summary>
-    public long? Seed { get; init; }
-    /// <summary>A generator the caller owns (e.g. one shared over several calls).</summary>
-    public Generator? Generator { get; init; }
     /// <summary>Initial latents [B·K, C, H/8, W/8]; drawn from the generator when null.</summary>
     public Tensor? Latents { get; init; }
-    public Tensor? PromptEmbeds { get; init; }
-    public Tensor? NegativePromptEmbeds { get; init; }
-    public OutputType OutputType { get; init; } = OutputType.Image;
-    public double GuidanceRescale { get; init; }
-    /// <summary>Layers to skip from the end of the text encoder (diffusers' <c>clip_skip</c>).</summary>
-    public int? ClipSkip { get; init; }
-    public StepEndCallback? CallbackOnStepEnd { get; init; }
 
     public StableDiffusionInput() { }
 

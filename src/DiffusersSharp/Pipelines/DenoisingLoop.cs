@@ -1,0 +1,47 @@
+using DiffusersSharp.Models;
+using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Schedulers;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Pipelines;
+
+/// <summary>The denoising loop every UNet pipeline (Stable Diffusion 1.x/2.x, ControlNet, SDXL) runs.</summary>
+public static class DenoisingLoop
+{
+    /// <summary>
+    /// At each timestep: the UNet's prediction for the scaled latents (doubled for guidance), classifier-free guidance,
+    /// a scheduler step, the step-end callback. Takes ownership of <paramref name="latents"/> and returns the final
+    /// latents in the caller's dispose scope.
+    /// </summary>
+    /// <param name="promptEmbeds">[uncond; cond] with guidance, else cond alone.</param>
+    /// <param name="extendModelInput">Adds conditioning channels to the scaled model input (inpainting's mask and masked image).</param>
+    /// <param name="unetExtras">
+    /// The UNet's extra arguments for a step, from the step index, the timestep, the latents and the scaled model input
+    /// (SDXL's added conditions, the ControlNets' residuals); tensors it makes belong to the step.
+    /// </param>
+    /// <param name="afterStep">Adjusts the stepped latents before the callback sees them (inpainting's latent blending).</param>
+    public static Tensor Run(UNet2DConditionModel unet, SchedulerMixin scheduler, Tensor latents, Tensor timesteps, Tensor promptEmbeds,
+        bool doCfg, StableDiffusionInputBase input, Generator? generator, CancellationToken cancellationToken,
+        Func<Tensor, Tensor>? extendModelInput = null, Func<int, Tensor, Tensor, Tensor, UNet2DConditionExtras>? unetExtras = null,
+        Func<int, Tensor, Tensor>? afterStep = null)
+    {
+        var total = (int)timesteps.shape[0];
+        for (var i = 0; i < total; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var t = timesteps[i];
+            var modelInput = scheduler.ScaleModelInput(doCfg ? cat([latents, latents]) : latents, t);
+            if (extendModelInput is not null) modelInput = extendModelInput(modelInput);
+            var noisePred = unet.Forward(modelInput, t, promptEmbeds, unetExtras?.Invoke(i, t, latents, modelInput));
+            if (doCfg) noisePred = Guidance.Apply(noisePred, input.GuidanceScale, input.GuidanceRescale);
+            var next = scheduler.Step(noisePred, t, latents, generator, input.Eta).PrevSample;
+            if (afterStep is not null) next = afterStep(i, next);
+            next = StepEnd.Invoke(input.CallbackOnStepEnd, i, total, t, next);
+            next.MoveToOuterDisposeScope();
+            latents.Dispose();
+            latents = next;
+        }
+        return latents;
+    }
+}

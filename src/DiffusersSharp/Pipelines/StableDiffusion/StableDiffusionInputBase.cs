@@ -1,0 +1,37 @@
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Pipelines.StableDiffusion;
+
+/// <summary>
+/// The call arguments every Stable Diffusion pipeline (1.x/2.x and XL) takes, named after diffusers' <c>__call__</c> arguments.
+/// Give either <see cref="Prompt"/> or <see cref="PromptEmbeds"/>; a negative prompt list is one per prompt, or one for all.
+/// Tensors stay the caller's.
+/// </summary>
+public abstract record StableDiffusionInputBase
+{
+    public IReadOnlyList<string>? Prompt { get; init; }
+    public IReadOnlyList<string>? NegativePrompt { get; init; }
+    public int NumInferenceSteps { get; init; } = 50;
+    public double GuidanceScale { get; init; } = 7.5;
+    public int NumImagesPerPrompt { get; init; } = 1;
+    /// <summary>DDIM's η; other schedulers ignore it.</summary>
+    public double Eta { get; init; }
+    /// <summary>Seed of a CPU generator, as <c>torch.Generator("cpu").manual_seed(seed)</c>; ignored when <see cref="Generator"/> is set.</summary>
+    public long? Seed { get; init; }
+    /// <summary>A generator the caller owns (e.g. one shared over several calls).</summary>
+    public Generator? Generator { get; init; }
+    public Tensor? PromptEmbeds { get; init; }
+    public Tensor? NegativePromptEmbeds { get; init; }
+    public OutputType OutputType { get; init; } = OutputType.Image;
+    /// <summary>
+    /// diffusers' <c>guidance_rescale</c> (Lin et al., 2023), in [0, 1]. diffusers' Stable Diffusion image-to-image,
+    /// inpainting and ControlNet pipelines lack it; here every pipeline takes it, and the default 0 gives their results.
+    /// </summary>
+    public double GuidanceRescale { get; init; }
+    /// <summary>Layers to skip from the end of the text encoder (diffusers' <c>clip_skip</c>).</summary>
+    public int? ClipSkip { get; init; }
+    public StepEndCallback? CallbackOnStepEnd { get; init; }
+
+    /// <summary>The generator a call seeds from <see cref="Seed"/> (the call disposes it), or null when <see cref="Generator"/> or no seed is given.</summary>
+    internal Generator? NewSeededGenerator() => Generator is null && Seed is { } seed ? new Generator((ulong)seed) : null;
+}
