@@ -35,6 +35,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
         UNet2DConditionModel unet, ModelMixin controlNet, IReadOnlyList<ControlNetModel> nets, SchedulerMixin scheduler, ModelConfig? modelIndex)
         : base(vae, textEncoder, tokenizer, unet, scheduler, modelIndex, shareModels: false)
     {
+        CheckNetsMatch(unet, nets);
         _controlNet = controlNet;
         ControlNets = nets;
         // diffusers' control_image_processor: RGB, kept in [0, 1].
@@ -43,6 +44,24 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
     }
 
     public override string ClassName => "StableDiffusionControlNetPipeline";
+
+    /// <summary>
+    /// A ControlNet's residuals are added to the UNet's skip connections, so its blocks, text width and input channels
+    /// must be the UNet's; diffusers finds out only deep inside the first step.
+    /// </summary>
+    private static void CheckNetsMatch(UNet2DConditionModel unet, IReadOnlyList<ControlNetModel> nets)
+    {
+        for (var i = 0; i < nets.Count; i++)
+        {
+            var net = nets[i];
+            var blocks = net.Config.GetIntArray("block_out_channels") ?? [320, 640, 1280, 1280];
+            var cross = net.Config.GetInt("cross_attention_dim", 1280);
+            if (!blocks.SequenceEqual(unet.BlockOutChannels) || cross != unet.CrossAttentionDim[0] || net.InChannels != unet.InChannels)
+                throw new ArgumentException(
+                    $"ControlNet {i} does not match the UNet: its block_out_channels [{string.Join(", ", blocks)}], cross_attention_dim {cross} and in_channels {net.InChannels} " +
+                    $"must equal the UNet's [{string.Join(", ", unet.BlockOutChannels)}], {unet.CrossAttentionDim[0]} and {unet.InChannels}.");
+        }
+    }
 
     /// <summary>The ControlNets in call order (one, or the nets of a <see cref="MultiControlNetModel"/>).</summary>
     public IReadOnlyList<ControlNetModel> ControlNets { get; }

@@ -34,6 +34,21 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
 
     public override string ClassName => "StableDiffusionInpaintPipeline";
 
+    /// <summary>A mask is one grayscale channel: an [H,W] or RGB [H,W,3] image (made grayscale), or a [1,H,W] / [B,1,H,W] tensor.</summary>
+    private static void CheckMaskShape(Tensor mask)
+    {
+        var s = mask.shape;
+        var singleChannel = s.Length switch
+        {
+            2 => true,
+            3 => s[2] == 3 || s[0] == 1,
+            4 => s[1] == 1,
+            _ => false,
+        };
+        if (!singleChannel)
+            throw new ArgumentException($"mask_image must be one grayscale channel ([H, W] or RGB [H, W, 3] image, or a [1, H, W] / [B, 1, H, W] tensor), got shape [{string.Join(", ", s)}].", "mask_image");
+    }
+
     /// <summary>diffusers' <c>mask_processor</c>: grayscale, not normalized, binarized at 0.5.</summary>
     public VaeImageProcessor MaskProcessor { get; }
 
@@ -56,6 +71,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
     {
         if (input.Image is null) throw new ArgumentException("image is required for inpainting: give the picture to repaint.", nameof(input));
         if (input.MaskImage is null) throw new ArgumentException("mask_image is required for inpainting: white marks what to repaint, black what to keep.", nameof(input));
+        CheckMaskShape(input.MaskImage);
         var (height, width) = OutputSize(input);
         PipelineChecks.Size(height, width, VaeScaleFactor);
         PipelineChecks.Strength(input.Strength, input.NumInferenceSteps);
