@@ -122,6 +122,7 @@ public abstract class DiffusionPipeline : IDisposable
         private static object LoadComponent(ModelIndex index, string name, ComponentSpec spec, LoadOptions? options)
         {
             var folder = index.PathOf(name);
+            options = options?.ForComponent(name);
             return spec.ClassName switch
             {
                 "AutoencoderKL" => AutoencoderKL.FromPretrained(folder, options),
