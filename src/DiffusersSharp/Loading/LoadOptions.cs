@@ -19,6 +19,14 @@ public sealed record LoadOptions
     /// </summary>
     public IReadOnlyDictionary<string, ScalarType>? ComponentDTypes { get; init; }
 
+    /// <summary>
+    /// diffusers' <c>low_cpu_mem_usage</c> (default true): build the model without allocating or initialising its
+    /// weights, allocate them once in the final dtype on the final device, and fill them from the files. False builds
+    /// randomly initialised float32 weights first and converts them, which costs time and memory but touches no
+    /// process-wide state (see <see cref="Models.EmptyWeights"/>).
+    /// </summary>
+    public bool LowCpuMemUsage { get; init; } = true;
+
     public static LoadOptions Default { get; } = new();
 
     /// <summary>The options for one pipeline component: its own dtype where <see cref="ComponentDTypes"/> names it.</summary>

@@ -46,13 +46,13 @@ public sealed class Attention : DiffusersModule
 
         if (options.NormNumGroups is { } groups)
         {
-            _groupNorm = nn.GroupNorm(groups, queryDim, options.Eps, affine: true);
+            _groupNorm = Layers.GroupNorm(groups, queryDim, options.Eps, affine: true);
             register_module("group_norm", _groupNorm);
         }
-        _toQ = nn.Linear(queryDim, innerDim, hasBias: options.Bias);
-        _toK = nn.Linear(crossDim, innerDim, hasBias: options.Bias);
-        _toV = nn.Linear(crossDim, innerDim, hasBias: options.Bias);
-        _toOut = nn.Linear(innerDim, options.OutDim ?? queryDim, hasBias: options.OutBias);
+        _toQ = Layers.Linear(queryDim, innerDim, hasBias: options.Bias);
+        _toK = Layers.Linear(crossDim, innerDim, hasBias: options.Bias);
+        _toV = Layers.Linear(crossDim, innerDim, hasBias: options.Bias);
+        _toOut = Layers.Linear(innerDim, options.OutDim ?? queryDim, hasBias: options.OutBias);
         register_module("to_q", _toQ);
         register_module("to_k", _toK);
         register_module("to_v", _toV);

@@ -94,12 +94,12 @@ public sealed class AutoencoderKL : ModelMixin
         register_module("decoder", Decoder);
         if (config.GetBool("use_quant_conv", true))
         {
-            _quantConv = nn.Conv2d(2 * LatentChannels, 2 * LatentChannels, 1);
+            _quantConv = Layers.Conv2d(2 * LatentChannels, 2 * LatentChannels, 1);
             register_module("quant_conv", _quantConv);
         }
         if (config.GetBool("use_post_quant_conv", true))
         {
-            _postQuantConv = nn.Conv2d(LatentChannels, LatentChannels, 1);
+            _postQuantConv = Layers.Conv2d(LatentChannels, LatentChannels, 1);
             register_module("post_quant_conv", _postQuantConv);
         }
 

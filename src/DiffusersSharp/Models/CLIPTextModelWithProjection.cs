@@ -17,7 +17,7 @@ public sealed class CLIPTextModelWithProjection : PreTrainedModel
     {
         TextConfig = CLIPTextConfig.From(config);
         TextModel = new CLIPTextTransformer(TextConfig);
-        _textProjection = nn.Linear(TextConfig.HiddenSize, TextConfig.ProjectionDim, hasBias: false);
+        _textProjection = Layers.Linear(TextConfig.HiddenSize, TextConfig.ProjectionDim, hasBias: false);
         register_module("text_model", TextModel);
         register_module("text_projection", _textProjection);
     }

@@ -30,16 +30,25 @@ public abstract class ModelMixin : DiffusersModule
 
     public Device Device => parameters().FirstOrDefault()?.device ?? CPU;
 
-    /// <summary>Builds a model from a component folder: reads <c>config.json</c>, builds, moves, then loads weights.</summary>
+    /// <summary>
+    /// Builds a model from a component folder: reads <c>config.json</c>, builds it with its weights in their final
+    /// dtype and device (see <see cref="LoadOptions.LowCpuMemUsage"/>), then loads the weights.
+    /// </summary>
     protected static T Load<T>(string directory, LoadOptions? options, Func<ModelConfig, T> build) where T : ModelMixin
     {
         options ??= LoadOptions.Default;
         var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
         T model;
-        using (no_grad()) model = build(config);
+        if (options.LowCpuMemUsage)
+            model = EmptyWeights.Build(() => build(config), options.DType ?? ScalarType.Float32);
+        else
+            using (no_grad()) model = build(config);
         try
         {
             model.eval();
+            if (options.LowCpuMemUsage)
+                EmptyWeights.Materialize(model, options.Device ?? CPU);
+            // Converts what was built in full: the whole model without LowCpuMemUsage, layers made outside Layers with it.
             model.MoveTo(options.Device, options.DType);
             WeightsLoader.LoadInto(model, WeightsLoader.FindWeightFiles(directory, model.WeightsName, options.Variant), model.IsIgnorableWeight);
             return model;
