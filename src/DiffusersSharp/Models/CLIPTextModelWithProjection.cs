@@ -35,6 +35,7 @@ public sealed class CLIPTextModelWithProjection : PreTrainedModel
     /// <inheritdoc cref="CLIPTextTransformer.Forward"/>
     public CLIPTextModelOutput Forward(Tensor inputIds, Tensor? attentionMask = null, bool outputHiddenStates = false)
     {
+        OnForward();
         using var scope = NewDisposeScope();
         var text = TextModel.Forward(inputIds, attentionMask, outputHiddenStates);
         var textEmbeds = _textProjection.forward(text.PooledOutput);

@@ -28,7 +28,33 @@ public abstract class ModelMixin : DiffusersModule
 
     public ScalarType DType => parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
 
-    public Device Device => parameters().FirstOrDefault()?.device ?? CPU;
+    /// <summary>Where the model runs: its weights' device, or under CPU offload the device it moves to when it runs.</summary>
+    public Device Device => CpuOffload?.ExecutionDevice ?? parameters().FirstOrDefault()?.device ?? CPU;
+
+    /// <summary>The offload that moves this model to the accelerator only while it runs, or null (see <see cref="ModelCpuOffload"/>).</summary>
+    public ModelCpuOffload? CpuOffload { get; internal set; }
+
+    /// <summary>Whether pipelines' attention slicing applies to this model (diffusers' models with <c>set_attention_slice</c>).</summary>
+    public virtual bool SupportsAttentionSlicing => false;
+
+    /// <summary>
+    /// diffusers' <c>set_attention_slice</c>: every <see cref="Attention"/> layer computes its (batch × head) rows in
+    /// slices of <paramref name="sliceSize"/>; null is diffusers' "auto" (half the layer's heads), 1 its "max".
+    /// </summary>
+    public void EnableAttentionSlicing(int? sliceSize = null)
+    {
+        foreach (var attention in modules().OfType<Attention>())
+            attention.SliceSize = sliceSize ?? Math.Max(1, attention.Heads / 2);
+    }
+
+    public void DisableAttentionSlicing()
+    {
+        foreach (var attention in modules().OfType<Attention>())
+            attention.SliceSize = null;
+    }
+
+    /// <summary>Call first in every public method that runs the model: under CPU offload, brings it to its device.</summary>
+    protected void OnForward() => CpuOffload?.Activate(this);
 
     /// <summary>
     /// Builds a model from a component folder: reads <c>config.json</c>, builds it with its weights in their final

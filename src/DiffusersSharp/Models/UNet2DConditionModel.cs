@@ -225,6 +225,8 @@ public sealed class UNet2DConditionModel : ModelMixin
 
     public override string ClassName => "UNet2DConditionModel";
 
+    public override bool SupportsAttentionSlicing => true;
+
     /// <summary>Latent channels the model takes (4, or 9 for inpainting: noisy latents + mask + masked-image latents).</summary>
     public int InChannels { get; }
 
@@ -263,6 +265,7 @@ public sealed class UNet2DConditionModel : ModelMixin
     /// <returns>[B, out_channels, H, W].</returns>
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, UNet2DConditionExtras? extras = null)
     {
+        OnForward();
         extras ??= new UNet2DConditionExtras();
         using var scope = NewDisposeScope();
 

@@ -168,6 +168,7 @@ public sealed class UNet2DModel : ModelMixin
     /// <returns>[B, out_channels, H, W].</returns>
     public Tensor Forward(Tensor sample, Tensor timestep)
     {
+        OnForward();
         using var scope = NewDisposeScope();
         if (_centerInputSample) sample = 2 * sample - 1.0;
 

@@ -12,7 +12,7 @@ namespace DiffusersSharp.Pipelines;
 /// Base of every pipeline (diffusers' <c>DiffusionPipeline</c>): owns its components, opens any supported folder by
 /// its <c>model_index.json</c>, saves back to the same layout, and moves between devices and dtypes.
 /// </summary>
-public abstract class DiffusionPipeline : IDisposable
+public abstract partial class DiffusionPipeline : IDisposable
 {
     private readonly Dictionary<string, object> _components = new(StringComparer.Ordinal);
     private readonly ModelConfig _modelIndex;
