@@ -1,4 +1,5 @@
-using System.IO.MemoryMappedFiles;
+using System.Buffers.Binary;
+using Microsoft.Win32.SafeHandles;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -12,15 +13,15 @@ public sealed record SafetensorsEntry(string Name, ScalarType DType, long[] Shap
 
 /// <summary>
 /// Reads and writes the safetensors format (8-byte little-endian header length, JSON header, raw little-endian
-/// data). The file is memory-mapped and each tensor is copied straight into its destination, so loading a model
-/// never holds a second copy of its weights. Written by hand because TorchSharp.PyBridge's reader materialises
+/// data). Each tensor is read straight into its destination with positional reads, so loading a model never holds
+/// a second copy of its weights: not even as mapped file pages, which (unlike the page cache that reads go
+/// through) would count in the process's resident size while the file is open. Written by hand because TorchSharp.PyBridge's reader materialises
 /// the whole state dict (plus a managed byte[] per tensor) before copying it into the module, and keeps its
 /// tensor-level reader internal.
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly SafeFileHandle _file;
     private readonly long _dataStart;
 
     public string Path { get; }
@@ -32,15 +33,28 @@ public sealed class SafetensorsFile : IDisposable
         Path = path;
         var length = new FileInfo(path).Length;
         if (length < 8) throw new InvalidDataException($"Not a safetensors file (too short): {path}");
-        _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        var headerLength = _view.ReadInt64(0);
-        if (headerLength <= 0 || 8 + headerLength > length)
-            throw new InvalidDataException($"Not a safetensors file (bad header length {headerLength}): {path}");
-        var header = new byte[headerLength];
-        _view.ReadArray(8, header, 0, header.Length);
-        _dataStart = 8 + headerLength;
+        _file = File.OpenHandle(path);
+        try
+        {
+            var lengthBytes = new byte[8];
+            ReadExactly(0, lengthBytes);
+            var headerLength = BinaryPrimitives.ReadInt64LittleEndian(lengthBytes);
+            if (headerLength <= 0 || 8 + headerLength > length)
+                throw new InvalidDataException($"Not a safetensors file (bad header length {headerLength}): {path}");
+            var header = new byte[headerLength];
+            ReadExactly(8, header);
+            _dataStart = 8 + headerLength;
+            (Entries, Metadata) = ParseHeader(header, path, length);
+        }
+        catch
+        {
+            _file.Dispose();
+            throw;
+        }
+    }
 
+    private (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(byte[] header, string path, long length)
+    {
         JsonObject json;
         try
         {
@@ -68,8 +82,7 @@ public sealed class SafetensorsFile : IDisposable
                 throw new InvalidDataException($"Tensor '{name}' in {path} has data offsets outside the file.");
             entries[name] = new SafetensorsEntry(name, dtype, shape, offsets[0], offsets[1]);
         }
-        Entries = entries;
-        Metadata = metadata;
+        return (entries, metadata);
     }
 
     public static SafetensorsFile Open(string path)
@@ -82,7 +95,7 @@ public sealed class SafetensorsFile : IDisposable
     public Tensor Read(string name)
     {
         var entry = GetEntry(name);
-        var tensor = empty(entry.Shape, entry.DType);
+        var tensor = empty(entry.Shape, entry.DType, CPU);
         CopyBytesInto(entry, tensor);
         return tensor;
     }
@@ -109,24 +122,25 @@ public sealed class SafetensorsFile : IDisposable
     public SafetensorsEntry GetEntry(string name) =>
         Entries.TryGetValue(name, out var e) ? e : throw new KeyNotFoundException($"Tensor '{name}' is not in {Path}.");
 
-    private unsafe void CopyBytesInto(SafetensorsEntry entry, Tensor destination)
+    private void CopyBytesInto(SafetensorsEntry entry, Tensor destination)
     {
         var byteCount = entry.End - entry.Begin;
         var expected = destination.NumberOfElements * destination.ElementSize;
         if (byteCount != expected)
             throw new InvalidDataException($"Tensor '{entry.Name}' in {Path} holds {byteCount} bytes; its shape and dtype need {expected}.");
         if (byteCount == 0) return;
-        byte* basePtr = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-        try
+        // Tensor.bytes is a span over the tensor's own CPU storage.
+        ReadExactly(_dataStart + entry.Begin, destination.bytes);
+    }
+
+    private void ReadExactly(long offset, Span<byte> buffer)
+    {
+        while (buffer.Length > 0)
         {
-            var src = basePtr + _view.PointerOffset + _dataStart + entry.Begin;
-            // Tensor.bytes is a span over the tensor's own CPU storage.
-            new ReadOnlySpan<byte>(src, checked((int)byteCount)).CopyTo(destination.bytes);
-        }
-        finally
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            var read = RandomAccess.Read(_file, buffer, offset);
+            if (read == 0) throw new EndOfStreamException($"{Path} ended before the data its header describes.");
+            buffer = buffer[read..];
+            offset += read;
         }
     }
 
@@ -198,9 +212,5 @@ public sealed class SafetensorsFile : IDisposable
         _ => throw new NotSupportedException($"Tensor '{name}' has dtype {t}, which safetensors cannot store."),
     };
 
-    public void Dispose()
-    {
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }

@@ -11,7 +11,7 @@ public sealed class ApproximateGELU : DiffusersModule<Tensor, Tensor>
 
     public ApproximateGELU(long dimIn, long dimOut, bool bias = true) : base(nameof(ApproximateGELU))
     {
-        _proj = nn.Linear(dimIn, dimOut, hasBias: bias);
+        _proj = Layers.Linear(dimIn, dimOut, hasBias: bias);
         register_module("proj", _proj);
     }
 

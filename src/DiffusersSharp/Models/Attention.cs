@@ -34,6 +34,7 @@ public sealed class Attention : DiffusersModule
     private readonly int _heads;
     private readonly double _rescaleOutputFactor;
     private readonly bool _residualConnection;
+    private int? _sliceSize;
 
     public Attention(long queryDim, AttentionOptions? options = null) : base(nameof(Attention))
     {
@@ -46,18 +47,36 @@ public sealed class Attention : DiffusersModule
 
         if (options.NormNumGroups is { } groups)
         {
-            _groupNorm = nn.GroupNorm(groups, queryDim, options.Eps, affine: true);
+            _groupNorm = Layers.GroupNorm(groups, queryDim, options.Eps, affine: true);
             register_module("group_norm", _groupNorm);
         }
-        _toQ = nn.Linear(queryDim, innerDim, hasBias: options.Bias);
-        _toK = nn.Linear(crossDim, innerDim, hasBias: options.Bias);
-        _toV = nn.Linear(crossDim, innerDim, hasBias: options.Bias);
-        _toOut = nn.Linear(innerDim, options.OutDim ?? queryDim, hasBias: options.OutBias);
+        _toQ = Layers.Linear(queryDim, innerDim, hasBias: options.Bias);
+        _toK = Layers.Linear(crossDim, innerDim, hasBias: options.Bias);
+        _toV = Layers.Linear(crossDim, innerDim, hasBias: options.Bias);
+        _toOut = Layers.Linear(innerDim, options.OutDim ?? queryDim, hasBias: options.OutBias);
         register_module("to_q", _toQ);
         register_module("to_k", _toK);
         register_module("to_v", _toV);
         // diffusers keeps [Linear, Dropout] in to_out; only index 0 has weights.
         register_module("to_out", nn.ModuleList<nn.Module<Tensor, Tensor>>(_toOut, nn.Dropout(0.0)));
+    }
+
+    /// <summary>Heads per attention call; diffusers' <c>sliceable_head_dim</c>, the largest <see cref="SliceSize"/>.</summary>
+    public int Heads => _heads;
+
+    /// <summary>
+    /// diffusers' <c>set_attention_slice</c>: compute attention over at most this many (batch × head) rows at a time
+    /// (<c>SlicedAttnProcessor</c>), or all at once when null.
+    /// </summary>
+    public int? SliceSize
+    {
+        get => _sliceSize;
+        set
+        {
+            if (value is { } size && (size < 1 || size > _heads))
+                throw new ArgumentOutOfRangeException(nameof(value), size, $"Attention slice size must be in [1, {_heads}] (the number of heads).");
+            _sliceSize = value;
+        }
     }
 
     /// <summary>
@@ -91,7 +110,9 @@ public sealed class Attention : DiffusersModule
 
         if (attentionMask is not null)
             attentionMask = PrepareAttentionMask(attentionMask, key.shape[2], batch);
-        var attended = nn.functional.scaled_dot_product_attention(query, key, value, attentionMask);
+        var attended = _sliceSize is { } sliceSize
+            ? SlicedAttention(query, key, value, attentionMask, sliceSize)
+            : nn.functional.scaled_dot_product_attention(query, key, value, attentionMask);
         attended = attended.transpose(1, 2).reshape(batch, -1, _heads * headDim).to(query.dtype);
         var output = _toOut.forward(attended);
 
@@ -102,6 +123,31 @@ public sealed class Attention : DiffusersModule
         if (_rescaleOutputFactor != 1.0)
             output = output / _rescaleOutputFactor;
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Scaled-dot-product attention over (batch × head) rows <paramref name="sliceSize"/> at a time, as diffusers'
+    /// <c>SlicedAttnProcessor</c> slices them: [B,H,L,D] queries become B·H rows, each slice runs on its own.
+    /// </summary>
+    private static Tensor SlicedAttention(Tensor query, Tensor key, Tensor value, Tensor? mask, int sliceSize)
+    {
+        long batch = query.shape[0], heads = query.shape[1], rows = batch * heads;
+        var q = query.reshape(rows, query.shape[2], -1);
+        var k = key.reshape(rows, key.shape[2], -1);
+        var v = value.reshape(rows, value.shape[2], -1);
+        var m = mask?.expand(batch, heads, mask.shape[2], mask.shape[3]).reshape(rows, mask.shape[2], -1);
+        var output = empty(rows, q.shape[1], v.shape[2], dtype: query.dtype, device: query.device);
+        for (long start = 0; start < rows; start += sliceSize)
+        {
+            using var sliceScope = NewDisposeScope();
+            var length = Math.Min(sliceSize, rows - start);
+            // Slices stay 4-D, [1, rows, L, D]: libtorch picks its fused CPU kernel only for 4-D inputs, and the
+            // unsliced call uses it, so both compute the same sums in the same order.
+            var attended = nn.functional.scaled_dot_product_attention(q.narrow(0, start, length).unsqueeze(0),
+                k.narrow(0, start, length).unsqueeze(0), v.narrow(0, start, length).unsqueeze(0), m?.narrow(0, start, length).unsqueeze(0));
+            output.narrow(0, start, length).copy_(attended.squeeze(0));
+        }
+        return output.view(batch, heads, q.shape[1], -1);
     }
 
     /// <summary>

@@ -94,12 +94,12 @@ public sealed class AutoencoderKL : ModelMixin
         register_module("decoder", Decoder);
         if (config.GetBool("use_quant_conv", true))
         {
-            _quantConv = nn.Conv2d(2 * LatentChannels, 2 * LatentChannels, 1);
+            _quantConv = Layers.Conv2d(2 * LatentChannels, 2 * LatentChannels, 1);
             register_module("quant_conv", _quantConv);
         }
         if (config.GetBool("use_post_quant_conv", true))
         {
-            _postQuantConv = nn.Conv2d(LatentChannels, LatentChannels, 1);
+            _postQuantConv = Layers.Conv2d(LatentChannels, LatentChannels, 1);
             register_module("post_quant_conv", _postQuantConv);
         }
 
@@ -146,6 +146,7 @@ public sealed class AutoencoderKL : ModelMixin
     /// <summary>[B, in_channels, H, W] images in [-1, 1] → the latent posterior. Runs without autograd.</summary>
     public DiagonalGaussianDistribution Encode(Tensor x)
     {
+        OnForward();
         using var noGrad = no_grad();
         Tensor moments;
         using (var scope = NewDisposeScope())
@@ -159,6 +160,7 @@ public sealed class AutoencoderKL : ModelMixin
     /// <summary>Raw decode (no scaling or shift applied): [B, latent_channels, h, w] → [B, out_channels, h·f, w·f]. Runs without autograd.</summary>
     public Tensor Decode(Tensor z)
     {
+        OnForward();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var decoded = UseSlicing && z.shape[0] > 1 ? cat(z.split(1).Select(DecodeOne).ToList(), 0) : DecodeOne(z);
@@ -177,6 +179,7 @@ public sealed class AutoencoderKL : ModelMixin
     /// <summary>diffusers' <c>tiled_decode</c>: decodes overlapping latent tiles and blends them, whatever the size.</summary>
     public Tensor TiledDecode(Tensor z)
     {
+        OnForward();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var overlapSize = (int)(TileLatentMinSize * (1 - TileOverlapFactor));

@@ -45,7 +45,7 @@ public sealed class BasicTransformerBlock : DiffusersModule
         options ??= new BasicTransformerBlockOptions();
         _onlyCrossAttention = options.OnlyCrossAttention;
 
-        _norm1 = nn.LayerNorm(dim, options.NormEps, options.NormElementwiseAffine);
+        _norm1 = Layers.LayerNorm(dim, options.NormEps, options.NormElementwiseAffine);
         register_module("norm1", _norm1);
         _attn1 = new Attention(dim, new AttentionOptions
         {
@@ -60,7 +60,7 @@ public sealed class BasicTransformerBlock : DiffusersModule
 
         if (options.CrossAttentionDim is not null || options.DoubleSelfAttention)
         {
-            _norm2 = nn.LayerNorm(dim, options.NormEps, options.NormElementwiseAffine);
+            _norm2 = Layers.LayerNorm(dim, options.NormEps, options.NormElementwiseAffine);
             register_module("norm2", _norm2);
             _attn2 = new Attention(dim, new AttentionOptions
             {
@@ -74,7 +74,7 @@ public sealed class BasicTransformerBlock : DiffusersModule
             register_module("attn2", _attn2);
         }
 
-        _norm3 = nn.LayerNorm(dim, options.NormEps, options.NormElementwiseAffine);
+        _norm3 = Layers.LayerNorm(dim, options.NormEps, options.NormElementwiseAffine);
         register_module("norm3", _norm3);
         _ff = new FeedForward(dim, dropout: options.Dropout, activationFn: options.ActivationFn, finalDropout: options.FinalDropout,
             innerDim: options.FfInnerDim, bias: options.FfBias);

@@ -22,10 +22,10 @@ internal sealed class CLIPAttention : DiffusersModule
     {
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
-        _kProj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        _vProj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        _qProj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        _outProj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        _kProj = Layers.Linear(config.HiddenSize, config.HiddenSize);
+        _vProj = Layers.Linear(config.HiddenSize, config.HiddenSize);
+        _qProj = Layers.Linear(config.HiddenSize, config.HiddenSize);
+        _outProj = Layers.Linear(config.HiddenSize, config.HiddenSize);
         register_module("k_proj", _kProj);
         register_module("v_proj", _vProj);
         register_module("q_proj", _qProj);

@@ -15,9 +15,9 @@ internal sealed class CLIPEncoderLayer : DiffusersModule
     public CLIPEncoderLayer(CLIPTextConfig config) : base(nameof(CLIPEncoderLayer))
     {
         _selfAttn = new CLIPAttention(config);
-        _layerNorm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        _layerNorm1 = Layers.LayerNorm(config.HiddenSize, config.LayerNormEps);
         _mlp = new CLIPMLP(config);
-        _layerNorm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        _layerNorm2 = Layers.LayerNorm(config.HiddenSize, config.LayerNormEps);
         register_module("self_attn", _selfAttn);
         register_module("layer_norm1", _layerNorm1);
         register_module("mlp", _mlp);

@@ -14,8 +14,8 @@ internal sealed class CLIPMLP : DiffusersModule
     public CLIPMLP(CLIPTextConfig config) : base(nameof(CLIPMLP))
     {
         _quickGelu = config.HiddenAct == "quick_gelu";
-        _fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize);
-        _fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        _fc1 = Layers.Linear(config.HiddenSize, config.IntermediateSize);
+        _fc2 = Layers.Linear(config.IntermediateSize, config.HiddenSize);
         register_module("fc1", _fc1);
         register_module("fc2", _fc2);
     }

@@ -14,8 +14,8 @@ internal sealed class CLIPTextEmbeddings : DiffusersModule
     public CLIPTextEmbeddings(CLIPTextConfig config) : base(nameof(CLIPTextEmbeddings))
     {
         _maxPositions = config.MaxPositionEmbeddings;
-        _tokenEmbedding = nn.Embedding(config.VocabSize, config.HiddenSize);
-        _positionEmbedding = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize);
+        _tokenEmbedding = Layers.Embedding(config.VocabSize, config.HiddenSize);
+        _positionEmbedding = Layers.Embedding(config.MaxPositionEmbeddings, config.HiddenSize);
         register_module("token_embedding", _tokenEmbedding);
         register_module("position_embedding", _positionEmbedding);
         // transformers' position_ids buffer is arange(max_positions); it is not persistent, so it is computed here.

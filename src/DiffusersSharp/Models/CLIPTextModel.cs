@@ -24,8 +24,11 @@ public sealed class CLIPTextModel : PreTrainedModel
         Load(directory, options, config => new CLIPTextModel(config));
 
     /// <inheritdoc cref="CLIPTextTransformer.Forward"/>
-    public CLIPTextOutput Forward(Tensor inputIds, Tensor? attentionMask = null, bool outputHiddenStates = false) =>
-        TextModel.Forward(inputIds, attentionMask, outputHiddenStates);
+    public CLIPTextOutput Forward(Tensor inputIds, Tensor? attentionMask = null, bool outputHiddenStates = false)
+    {
+        OnForward();
+        return TextModel.Forward(inputIds, attentionMask, outputHiddenStates);
+    }
 
     // Checkpoints saved by older transformers carry the position_ids buffer, which is recomputed here.
     protected override bool IsIgnorableWeight(string name) => name == "text_model.embeddings.position_ids";

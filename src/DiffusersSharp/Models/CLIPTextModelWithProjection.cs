@@ -17,7 +17,7 @@ public sealed class CLIPTextModelWithProjection : PreTrainedModel
     {
         TextConfig = CLIPTextConfig.From(config);
         TextModel = new CLIPTextTransformer(TextConfig);
-        _textProjection = nn.Linear(TextConfig.HiddenSize, TextConfig.ProjectionDim, hasBias: false);
+        _textProjection = Layers.Linear(TextConfig.HiddenSize, TextConfig.ProjectionDim, hasBias: false);
         register_module("text_model", TextModel);
         register_module("text_projection", _textProjection);
     }
@@ -35,6 +35,7 @@ public sealed class CLIPTextModelWithProjection : PreTrainedModel
     /// <inheritdoc cref="CLIPTextTransformer.Forward"/>
     public CLIPTextModelOutput Forward(Tensor inputIds, Tensor? attentionMask = null, bool outputHiddenStates = false)
     {
+        OnForward();
         using var scope = NewDisposeScope();
         var text = TextModel.Forward(inputIds, attentionMask, outputHiddenStates);
         var textEmbeds = _textProjection.forward(text.PooledOutput);

@@ -19,7 +19,7 @@ public sealed class CLIPTextTransformer : DiffusersModule
         _eosTokenId = config.EosTokenId;
         _embeddings = new CLIPTextEmbeddings(config);
         _encoder = new CLIPEncoder(config);
-        FinalLayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        FinalLayerNorm = Layers.LayerNorm(config.HiddenSize, config.LayerNormEps);
         register_module("embeddings", _embeddings);
         register_module("encoder", _encoder);
         register_module("final_layer_norm", FinalLayerNorm);

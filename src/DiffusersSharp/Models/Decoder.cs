@@ -42,7 +42,7 @@ public sealed class Decoder : DiffusersModule
         if (channels.Count == 0 || options.UpBlockTypes.Count != channels.Count)
             throw new ArgumentException($"The decoder needs one up block type per entry of block_out_channels; got {options.UpBlockTypes.Count} types for {channels.Count} channel counts.");
 
-        _convIn = nn.Conv2d(options.InChannels, channels[^1], 3, stride: 1, padding: 1);
+        _convIn = Layers.Conv2d(options.InChannels, channels[^1], 3, stride: 1, padding: 1);
         _midBlock = UNetMidBlock2D.ForVae(channels[^1], options.ActFn, options.NormNumGroups, options.MidBlockAddAttention);
 
         var reversed = channels.Reverse().ToArray();
@@ -70,10 +70,10 @@ public sealed class Decoder : DiffusersModule
         }
         _upBlocks = nn.ModuleList(blocks);
 
-        _convNormOut = nn.GroupNorm(options.NormNumGroups, channels[0], 1e-6, affine: true);
+        _convNormOut = Layers.GroupNorm(options.NormNumGroups, channels[0], 1e-6, affine: true);
         // diffusers hard-codes SiLU here whatever act_fn says.
         _convAct = nn.SiLU();
-        _convOut = nn.Conv2d(channels[0], options.OutChannels, 3, padding: 1);
+        _convOut = Layers.Conv2d(channels[0], options.OutChannels, 3, padding: 1);
 
         register_module("conv_in", _convIn);
         register_module("up_blocks", _upBlocks);

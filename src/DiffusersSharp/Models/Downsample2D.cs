@@ -13,7 +13,7 @@ public sealed class Downsample2D : DiffusersModule<Tensor, Tensor>
     {
         var outCh = outChannels ?? channels;
         if (useConv)
-            _op = nn.Conv2d(channels, outCh, 3, stride: 2, padding: padding);
+            _op = Layers.Conv2d(channels, outCh, 3, stride: 2, padding: padding);
         else if (outCh == channels)
             _op = nn.AvgPool2d(2, stride: 2);
         else

@@ -36,7 +36,7 @@ public sealed class Encoder : DiffusersModule
         if (channels.Count == 0 || options.DownBlockTypes.Count != channels.Count)
             throw new ArgumentException($"The encoder needs one down block type per entry of block_out_channels; got {options.DownBlockTypes.Count} types for {channels.Count} channel counts.");
 
-        _convIn = nn.Conv2d(options.InChannels, channels[0], 3, stride: 1, padding: 1);
+        _convIn = Layers.Conv2d(options.InChannels, channels[0], 3, stride: 1, padding: 1);
         var blocks = new DownEncoderBlock2D[channels.Count];
         long outputChannel = channels[0];
         for (var i = 0; i < blocks.Length; i++)
@@ -62,10 +62,10 @@ public sealed class Encoder : DiffusersModule
 
         _midBlock = UNetMidBlock2D.ForVae(channels[^1], options.ActFn, options.NormNumGroups, options.MidBlockAddAttention);
 
-        _convNormOut = nn.GroupNorm(options.NormNumGroups, channels[^1], 1e-6, affine: true);
+        _convNormOut = Layers.GroupNorm(options.NormNumGroups, channels[^1], 1e-6, affine: true);
         // diffusers hard-codes SiLU here whatever act_fn says.
         _convAct = nn.SiLU();
-        _convOut = nn.Conv2d(channels[^1], options.DoubleZ ? 2 * options.OutChannels : options.OutChannels, 3, padding: 1);
+        _convOut = Layers.Conv2d(channels[^1], options.DoubleZ ? 2 * options.OutChannels : options.OutChannels, 3, padding: 1);
 
         register_module("conv_in", _convIn);
         register_module("down_blocks", _downBlocks);

@@ -24,7 +24,7 @@ public sealed class FeedForward : DiffusersModule<Tensor, Tensor>
             "geglu-approximate" => new ApproximateGELU(dim, inner, bias: bias),
             _ => throw new NotSupportedException($"Unsupported feed-forward activation_fn '{activationFn}': DiffusersSharp supports gelu, gelu-approximate, geglu and geglu-approximate."),
         };
-        var layers = new List<nn.Module<Tensor, Tensor>> { act, nn.Dropout(dropout), nn.Linear(inner, dimOut ?? dim, hasBias: bias) };
+        var layers = new List<nn.Module<Tensor, Tensor>> { act, nn.Dropout(dropout), Layers.Linear(inner, dimOut ?? dim, hasBias: bias) };
         if (finalDropout) layers.Add(nn.Dropout(dropout));
         _net = layers.ToArray();
         register_module("net", nn.ModuleList(_net));

@@ -11,7 +11,7 @@ public sealed class GEGLU : DiffusersModule<Tensor, Tensor>
 
     public GEGLU(long dimIn, long dimOut, bool bias = true) : base(nameof(GEGLU))
     {
-        _proj = nn.Linear(dimIn, dimOut * 2, hasBias: bias);
+        _proj = Layers.Linear(dimIn, dimOut * 2, hasBias: bias);
         register_module("proj", _proj);
     }
 

@@ -19,7 +19,7 @@ public sealed class GELU : DiffusersModule<Tensor, Tensor>
             "tanh" => TorchSharp.Modules.GELU.Approximate.tanh,
             _ => throw new ArgumentException($"Unknown GELU approximation '{approximate}': expected none or tanh.", nameof(approximate)),
         };
-        _proj = nn.Linear(dimIn, dimOut, hasBias: bias);
+        _proj = Layers.Linear(dimIn, dimOut, hasBias: bias);
         register_module("proj", _proj);
     }
 

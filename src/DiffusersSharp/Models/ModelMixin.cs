@@ -28,18 +28,53 @@ public abstract class ModelMixin : DiffusersModule
 
     public ScalarType DType => parameters().FirstOrDefault()?.dtype ?? ScalarType.Float32;
 
-    public Device Device => parameters().FirstOrDefault()?.device ?? CPU;
+    /// <summary>Where the model runs: its weights' device, or under CPU offload the device it moves to when it runs.</summary>
+    public Device Device => CpuOffload?.ExecutionDevice ?? parameters().FirstOrDefault()?.device ?? CPU;
 
-    /// <summary>Builds a model from a component folder: reads <c>config.json</c>, builds, moves, then loads weights.</summary>
+    /// <summary>The offload that moves this model to the accelerator only while it runs, or null (see <see cref="ModelCpuOffload"/>).</summary>
+    public ModelCpuOffload? CpuOffload { get; internal set; }
+
+    /// <summary>Whether pipelines' attention slicing applies to this model (diffusers' models with <c>set_attention_slice</c>).</summary>
+    public virtual bool SupportsAttentionSlicing => false;
+
+    /// <summary>
+    /// diffusers' <c>set_attention_slice</c>: every <see cref="Attention"/> layer computes its (batch × head) rows in
+    /// slices of <paramref name="sliceSize"/>; null is diffusers' "auto" (half the layer's heads), 1 its "max".
+    /// </summary>
+    public void EnableAttentionSlicing(int? sliceSize = null)
+    {
+        foreach (var attention in modules().OfType<Attention>())
+            attention.SliceSize = sliceSize ?? Math.Max(1, attention.Heads / 2);
+    }
+
+    public void DisableAttentionSlicing()
+    {
+        foreach (var attention in modules().OfType<Attention>())
+            attention.SliceSize = null;
+    }
+
+    /// <summary>Call first in every public method that runs the model: under CPU offload, brings it to its device.</summary>
+    protected void OnForward() => CpuOffload?.Activate(this);
+
+    /// <summary>
+    /// Builds a model from a component folder: reads <c>config.json</c>, builds it with its weights in their final
+    /// dtype and device (see <see cref="LoadOptions.LowCpuMemUsage"/>), then loads the weights.
+    /// </summary>
     protected static T Load<T>(string directory, LoadOptions? options, Func<ModelConfig, T> build) where T : ModelMixin
     {
         options ??= LoadOptions.Default;
         var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
         T model;
-        using (no_grad()) model = build(config);
+        if (options.LowCpuMemUsage)
+            model = EmptyWeights.Build(() => build(config), options.DType ?? ScalarType.Float32);
+        else
+            using (no_grad()) model = build(config);
         try
         {
             model.eval();
+            if (options.LowCpuMemUsage)
+                EmptyWeights.Materialize(model, options.Device ?? CPU);
+            // Converts what was built in full: the whole model without LowCpuMemUsage, layers made outside Layers with it.
             model.MoveTo(options.Device, options.DType);
             WeightsLoader.LoadInto(model, WeightsLoader.FindWeightFiles(directory, model.WeightsName, options.Variant), model.IsIgnorableWeight);
             return model;

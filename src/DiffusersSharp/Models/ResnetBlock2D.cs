@@ -53,18 +53,18 @@ public sealed class ResnetBlock2D : DiffusersModule
             _ => throw new NotSupportedException($"Unsupported resnet_time_scale_shift '{options.TimeEmbeddingNorm}': DiffusersSharp supports default and scale_shift."),
         };
 
-        _norm1 = nn.GroupNorm(options.Groups, inChannels, options.Eps, affine: true);
-        _conv1 = nn.Conv2d(inChannels, outChannels, 3, stride: 1, padding: 1);
+        _norm1 = Layers.GroupNorm(options.Groups, inChannels, options.Eps, affine: true);
+        _conv1 = Layers.Conv2d(inChannels, outChannels, 3, stride: 1, padding: 1);
         register_module("norm1", _norm1);
         register_module("conv1", _conv1);
         if (options.TembChannels is { } temb)
         {
-            _timeEmbProj = nn.Linear(temb, _scaleShift ? 2 * outChannels : outChannels);
+            _timeEmbProj = Layers.Linear(temb, _scaleShift ? 2 * outChannels : outChannels);
             register_module("time_emb_proj", _timeEmbProj);
         }
-        _norm2 = nn.GroupNorm(options.GroupsOut ?? options.Groups, outChannels, options.Eps, affine: true);
+        _norm2 = Layers.GroupNorm(options.GroupsOut ?? options.Groups, outChannels, options.Eps, affine: true);
         _dropout = nn.Dropout(options.Dropout);
-        _conv2 = nn.Conv2d(outChannels, conv2dOut, 3, stride: 1, padding: 1);
+        _conv2 = Layers.Conv2d(outChannels, conv2dOut, 3, stride: 1, padding: 1);
         register_module("norm2", _norm2);
         register_module("dropout", _dropout);
         register_module("conv2", _conv2);
@@ -74,7 +74,7 @@ public sealed class ResnetBlock2D : DiffusersModule
         if (options.UseInShortcut ?? inChannels != conv2dOut)
         {
             // diffusers 0.38 accepts a conv_shortcut flag but always builds a 1×1 shortcut.
-            _convShortcut = nn.Conv2d(inChannels, conv2dOut, 1, stride: 1, padding: 0L, bias: options.ConvShortcutBias);
+            _convShortcut = Layers.Conv2d(inChannels, conv2dOut, 1, stride: 1, padding: 0, bias: options.ConvShortcutBias);
             register_module("conv_shortcut", _convShortcut);
         }
     }

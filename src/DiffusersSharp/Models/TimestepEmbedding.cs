@@ -19,16 +19,16 @@ public sealed class TimestepEmbedding : DiffusersModule
     public TimestepEmbedding(long inChannels, long timeEmbedDim, string actFn = "silu", long? outDim = null,
         string? postActFn = null, long? condProjDim = null, bool sampleProjBias = true) : base(nameof(TimestepEmbedding))
     {
-        _linear1 = nn.Linear(inChannels, timeEmbedDim, hasBias: sampleProjBias);
+        _linear1 = Layers.Linear(inChannels, timeEmbedDim, hasBias: sampleProjBias);
         register_module("linear_1", _linear1);
         if (condProjDim is { } cond)
         {
-            _condProj = nn.Linear(cond, inChannels, hasBias: false);
+            _condProj = Layers.Linear(cond, inChannels, hasBias: false);
             register_module("cond_proj", _condProj);
         }
         _act = Activations.Get(actFn);
         register_module("act", _act);
-        _linear2 = nn.Linear(timeEmbedDim, outDim ?? timeEmbedDim, hasBias: sampleProjBias);
+        _linear2 = Layers.Linear(timeEmbedDim, outDim ?? timeEmbedDim, hasBias: sampleProjBias);
         register_module("linear_2", _linear2);
         if (postActFn is not null)
         {

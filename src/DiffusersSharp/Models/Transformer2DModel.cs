@@ -45,11 +45,11 @@ public sealed class Transformer2DModel : DiffusersModule
         var outChannels = options.OutChannels ?? inChannels;
 
         // diffusers fixes this norm's eps at 1e-6 whatever norm_eps says.
-        _norm = nn.GroupNorm(options.NormNumGroups, inChannels, 1e-6, affine: true);
+        _norm = Layers.GroupNorm(options.NormNumGroups, inChannels, 1e-6, affine: true);
         register_module("norm", _norm);
         _projIn = _useLinearProjection
-            ? nn.Linear(inChannels, innerDim)
-            : nn.Conv2d(inChannels, innerDim, 1, stride: 1, padding: 0L);
+            ? Layers.Linear(inChannels, innerDim)
+            : Layers.Conv2d(inChannels, innerDim, 1, stride: 1, padding: 0);
         register_module("proj_in", _projIn);
 
         var blockOptions = new BasicTransformerBlockOptions
@@ -70,8 +70,8 @@ public sealed class Transformer2DModel : DiffusersModule
         register_module("transformer_blocks", nn.ModuleList(_transformerBlocks));
 
         _projOut = _useLinearProjection
-            ? nn.Linear(innerDim, outChannels)
-            : nn.Conv2d(innerDim, outChannels, 1, stride: 1, padding: 0L);
+            ? Layers.Linear(innerDim, outChannels)
+            : Layers.Conv2d(innerDim, outChannels, 1, stride: 1, padding: 0);
         register_module("proj_out", _projOut);
     }
 

@@ -72,7 +72,7 @@ public sealed class UNet2DConditionModel : ModelMixin
         var convOutKernel = config.GetInt("conv_out_kernel", 3);
         TimeCondProjDim = config.GetNullableInt("time_cond_proj_dim");
 
-        _convIn = nn.Conv2d(InChannels, blockOut[0], convInKernel, padding: (convInKernel - 1) / 2);
+        _convIn = Layers.Conv2d(InChannels, blockOut[0], convInKernel, padding: (convInKernel - 1) / 2);
         register_module("conv_in", _convIn);
 
         // Positional time embedding (fourier is refused above).
@@ -197,15 +197,17 @@ public sealed class UNet2DConditionModel : ModelMixin
         _upBlocks = upModules.Cast<IUpBlock2D>().ToArray();
         register_module("up_blocks", nn.ModuleList(upModules));
 
-        _convNormOut = nn.GroupNorm(normNumGroups, blockOut[0], normEps, affine: true);
+        _convNormOut = Layers.GroupNorm(normNumGroups, blockOut[0], normEps, affine: true);
         register_module("conv_norm_out", _convNormOut);
         _convAct = Activations.Get(actFn);
         register_module("conv_act", _convAct);
-        _convOut = nn.Conv2d(blockOut[0], OutChannels, convOutKernel, padding: (convOutKernel - 1) / 2);
+        _convOut = Layers.Conv2d(blockOut[0], OutChannels, convOutKernel, padding: (convOutKernel - 1) / 2);
         register_module("conv_out", _convOut);
     }
 
     public override string ClassName => "UNet2DConditionModel";
+
+    public override bool SupportsAttentionSlicing => true;
 
     /// <summary>Latent channels the model takes (4, or 9 for inpainting: noisy latents + mask + masked-image latents).</summary>
     public int InChannels { get; }
@@ -245,6 +247,7 @@ public sealed class UNet2DConditionModel : ModelMixin
     /// <returns>[B, out_channels, H, W].</returns>
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, UNet2DConditionExtras? extras = null)
     {
+        OnForward();
         extras ??= new UNet2DConditionExtras();
         using var scope = NewDisposeScope();
 

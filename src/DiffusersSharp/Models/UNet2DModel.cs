@@ -55,7 +55,7 @@ public sealed class UNet2DModel : ModelMixin
         var resnetTimeScaleShift = config.GetString("resnet_time_scale_shift", "default");
         var addAttention = config.GetBool("add_attention", true);
 
-        _convIn = nn.Conv2d(InChannels, blockOut[0], 3, padding: 1);
+        _convIn = Layers.Conv2d(InChannels, blockOut[0], 3, padding: 1);
         register_module("conv_in", _convIn);
         var timeEmbedDim = config.GetNullableInt("time_embedding_dim") ?? blockOut[0] * 4;
         _timeProj = new Timesteps(blockOut[0], config.GetBool("flip_sin_to_cos", true), config.GetDouble("freq_shift", 0));
@@ -137,12 +137,12 @@ public sealed class UNet2DModel : ModelMixin
         _upBlocks = upModules.Cast<IUpBlock2D>().ToArray();
         register_module("up_blocks", nn.ModuleList(upModules));
 
-        _convNormOut = nn.GroupNorm(normNumGroups, blockOut[0], normEps, affine: true);
+        _convNormOut = Layers.GroupNorm(normNumGroups, blockOut[0], normEps, affine: true);
         register_module("conv_norm_out", _convNormOut);
         // Likewise SiLU regardless of act_fn, as in diffusers.
         _convAct = nn.SiLU();
         register_module("conv_act", _convAct);
-        _convOut = nn.Conv2d(blockOut[0], OutChannels, 3, padding: 1);
+        _convOut = Layers.Conv2d(blockOut[0], OutChannels, 3, padding: 1);
         register_module("conv_out", _convOut);
     }
 
@@ -163,6 +163,7 @@ public sealed class UNet2DModel : ModelMixin
     /// <returns>[B, out_channels, H, W].</returns>
     public Tensor Forward(Tensor sample, Tensor timestep)
     {
+        OnForward();
         using var scope = NewDisposeScope();
         if (_centerInputSample) sample = 2 * sample - 1.0;
 

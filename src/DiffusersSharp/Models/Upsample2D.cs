@@ -12,7 +12,7 @@ public sealed class Upsample2D : DiffusersModule
     {
         if (useConv)
         {
-            _conv = nn.Conv2d(channels, outChannels ?? channels, 3, stride: 1, padding: 1);
+            _conv = Layers.Conv2d(channels, outChannels ?? channels, 3, stride: 1, padding: 1);
             register_module("conv", _conv);
         }
     }

@@ -14,7 +14,7 @@ namespace DiffusersSharp.Pipelines;
 /// Base of every pipeline (diffusers' <c>DiffusionPipeline</c>): owns its components, opens any supported folder by
 /// its <c>model_index.json</c>, saves back to the same layout, and moves between devices and dtypes.
 /// </summary>
-public abstract class DiffusionPipeline : IDisposable
+public abstract partial class DiffusionPipeline : IDisposable
 {
     private readonly Dictionary<string, object> _components = new(StringComparer.Ordinal);
     // Components another pipeline owns (diffusers' from_pipe): used and saved here, disposed by their owner.
@@ -178,6 +178,7 @@ public abstract class DiffusionPipeline : IDisposable
         private static object LoadComponent(ModelIndex index, string name, ComponentSpec spec, LoadOptions? options)
         {
             var folder = index.PathOf(name);
+            options = options?.ForComponent(name);
             return spec.ClassName switch
             {
                 "AutoencoderKL" => AutoencoderKL.FromPretrained(folder, options),

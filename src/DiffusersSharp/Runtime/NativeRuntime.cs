@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace DiffusersSharp.Runtime;
@@ -20,6 +21,7 @@ public static class NativeRuntime
     {
         try
         {
+            EnableHugePageAllocations();
             // Any call into libtorch forces TorchSharp to load its native libraries.
             using var probe = torch.zeros(1);
             return null;
@@ -29,6 +31,24 @@ public static class NativeRuntime
             return e;
         }
     }
+
+    /// <summary>
+    /// Asks libtorch's CPU allocator to back large tensors with transparent huge pages (its
+    /// <c>THP_MEM_ALLOC_ENABLE</c> switch), unless the environment already sets the switch. Every large activation
+    /// is fresh memory that the kernel maps page by page on first touch; with 2 MiB pages instead of 4 KiB ones that
+    /// costs 512 times fewer faults, which made a 200 MB copy 20 times faster on a 2-core VM (bench/README.md).
+    /// libtorch reads the switch once, at its first allocation, so this only works before any tensor exists.
+    /// </summary>
+    private static void EnableHugePageAllocations()
+    {
+        const string Switch = "THP_MEM_ALLOC_ENABLE";
+        // .NET keeps its own copy of the environment; libtorch reads the C library's, so set that one.
+        if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable(Switch) is null)
+            _ = setenv(Switch, "1", 0);
+    }
+
+    [DllImport("libc", CharSet = CharSet.Ansi)]
+    private static extern int setenv(string name, string value, int overwrite);
 
     private static string Explain(Exception e)
     {

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.Bench;
+
+/// <summary>Plans the stages, runs each in a child process, prints the table and the targets, writes the JSON.</summary>
+internal sealed class Orchestrator(BenchOptions options, BenchPaths paths)
+{
+    private static readonly string[] Precisions = ["float32", "bfloat16"];
+
+    /// <summary>Image side of the UNet and generation rows the targets read.</summary>
+    private int TargetSize => options.Quick ? 256 : 512;
+
+    public IEnumerable<Stage> Plan()
+    {
+        var repeats = options.Quick ? 1 : 3;
+        if (!options.Quick || !RandomModelFolder.Exists(paths)) yield return new Stage("build");
+        foreach (var dtype in Precisions) yield return new Stage("ops", dtype, Repeats: options.Quick ? 1 : 4);
+        foreach (var dtype in Precisions) yield return new Stage("load", dtype);
+        foreach (var dtype in Precisions) yield return new Stage("text", dtype, Repeats: repeats);
+        foreach (var dtype in Precisions)
+        {
+            yield return new Stage("unet", dtype, 256, Repeats: repeats);
+            if (!options.Quick) yield return new Stage("unet", dtype, 512, Repeats: repeats);
+        }
+        if (!options.Quick)
+        {
+            foreach (var dtype in Precisions)
+            {
+                yield return new Stage("unet", dtype, 512, "channels-last", repeats);
+                yield return new Stage("unet", dtype, 512, "thp-off", repeats);
+            }
+            yield return new Stage("unet", "bfloat16", 512, "sliced", repeats);
+            foreach (var dtype in Precisions) yield return new Stage("vae", dtype, 512, Repeats: repeats);
+            yield return new Stage("vae", "float32", 512, "batch2", 1);
+            yield return new Stage("vae", "float32", 512, "batch2-sliced", 1);
+            yield return new Stage("vae", "float32", 1024, Repeats: 1);
+            yield return new Stage("vae", "float32", 1024, "tiled", 1);
+        }
+        foreach (var dtype in Precisions)
+            yield return new Stage("generate", dtype, TargetSize, Steps: options.Quick ? 4 : 20);
+        yield return new Stage("flat", Steps: options.Quick ? 30 : 100);
+    }
+
+    public int Run()
+    {
+        Directory.CreateDirectory(paths.WorkDirectory);
+        var loadBefore = RunInfo.LoadAverage();
+        var total = Stopwatch.StartNew();
+        var rows = new List<StageResult>();
+        Console.WriteLine(Report.Header);
+        foreach (var stage in Plan().Where(s => options.Only is null || options.Only.Contains(s.Kind)))
+        {
+            Console.Error.WriteLine($"[{total.Elapsed:mm\\:ss}] {stage}");
+            var results = ChildProcess.Run(stage, paths, options.Threads);
+            rows.AddRange(results);
+            foreach (var r in results) Console.WriteLine(Report.Row(r, rows));
+        }
+        var checks = RandomModelFolder.Exists(paths)
+            ? Targets.Evaluate(rows, RandomModelFolder.WeightBytes(paths), TargetSize, TargetSize)
+            : [];
+        var info = new RunInfo(DateTime.Now.ToString("yyyy-MM-dd HH:mm"), RunInfo.GitCommit(paths.RepositoryRoot), options.Quick,
+            RunInfo.CpuModel(), Environment.ProcessorCount, options.Threads ?? get_num_threads(), loadBefore, RunInfo.LoadAverage());
+        Console.WriteLine();
+        Console.WriteLine(Report.TargetTable(checks));
+        Console.WriteLine($"{info.Date}, commit {info.Commit}, {info.Cpu}, {info.TorchThreads} threads, load average {info.LoadAverageBefore} before and {info.LoadAverageAfter} after; {total.Elapsed.TotalSeconds:F0} s in all.");
+        Report.WriteJson(options.JsonPath, info, rows, checks);
+        Console.WriteLine($"Results written to {Path.GetFullPath(options.JsonPath)}.");
+        return 0;
+    }
+}
