@@ -82,7 +82,14 @@ internal sealed class StageRunner(BenchPaths paths)
         var conv = Measured(stage, "conv 3×3 320→320 64² ×2", convFlop, stage.Repeats * 2, () => nn.functional.conv2d(x, w, padding: [1, 1]));
         var convLast = Measured(stage with { Variant = "channels-last" }, "conv 3×3 320→320 64² ×2", convFlop, stage.Repeats * 2,
             () => nn.functional.conv2d(xLast, wLast, padding: [1, 1]));
-        return [matmul, conv, convLast];
+
+        // The UNet's largest attention: 64×64 tokens, 8 heads of 40, batch 2 (512×512 images).
+        using var q = randn(2, 8, 4096, 40).to(dtype);
+        using var k = randn(2, 8, 4096, 40).to(dtype);
+        using var v = randn(2, 8, 4096, 40).to(dtype);
+        var attention = Measured(stage, "attention (SDPA) 4096 tokens, 8×40, ×2", 4.0 * 2 * 8 * 4096 * 4096 * 40 / 1e9, stage.Repeats * 2,
+            () => nn.functional.scaled_dot_product_attention(q, k, v));
+        return [matmul, conv, convLast, attention];
     }
 
     private StageResult Build(Stage stage)
