@@ -1,0 +1,208 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+
+namespace DiffusersSharp.Serving.Redis;
+
+/// <summary>
+/// The job service of an API node in a Redis cluster: jobs go to the shared queue, state and events come from Redis,
+/// so any node answers for any job. Runs no jobs itself (see <see cref="RedisWorker"/>). While Redis is unreachable
+/// every call throws <see cref="ServiceUnavailableException"/>; it works again as soon as Redis is back.
+/// </summary>
+public sealed class RedisJobService : IJobService, IAsyncDisposable
+{
+    /// <summary>How often a watcher re-reads the job when no event came, to cover events lost while Redis was away.</summary>
+    private static readonly TimeSpan ResyncInterval = TimeSpan.FromSeconds(2);
+
+    private readonly RedisJobStore _store;
+    private readonly Action<GenerationRequest>? _validate;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _statsLoop;
+    private RedisClusterStats? _stats;
+
+    /// <param name="store">The node's Redis connection (the caller keeps ownership).</param>
+    /// <param name="validate">Checks a request before it is queued, throwing <see cref="RequestValidationException"/>.</param>
+    public RedisJobService(RedisJobStore store, Action<GenerationRequest>? validate = null)
+    {
+        _store = store;
+        _validate = validate;
+        _statsLoop = RefreshStatsAsync(_stop.Token);
+    }
+
+    public RedisJobStore Store => _store;
+
+    /// <summary>The last cluster figures read from Redis (refreshed every second), or null before the first read.</summary>
+    public RedisClusterStats? Stats => Volatile.Read(ref _stats);
+
+    public int QueueDepth => Stats?.Waiting ?? 0;
+
+    public bool IsReady => _store.IsConnected && !_stop.IsCancellationRequested;
+
+    public async Task<JobInfo> SubmitAsync(GenerationRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        _validate?.Invoke(request);
+        if (idempotencyKey is { Length: 0 or > 200 })
+            throw new RequestValidationException("idempotency_key", "must be 1 to 200 characters.");
+        // Without a seed the pictures are not reproducible; one is drawn now so that a job run again after a
+        // worker died gives the same picture. Only requests that name their seed are cacheable.
+        var cacheKey = _store.Cache.Enabled ? RequestFingerprint.Of(request) : null;
+        var seeded = request.Seed is null ? request with { Seed = Random.Shared.NextInt64(0, int.MaxValue) } : request;
+        var json = JsonSerializer.Serialize(seeded);
+        var totalSteps = request.NumInferenceSteps ?? 0;
+
+        for (var tries = 0; ; tries++)
+        {
+            var id = Guid.NewGuid().ToString("N");
+            string jobId;
+            if (cacheKey is not null && await _store.Cache.GetAsync(cacheKey).ConfigureAwait(false) is { } images)
+            {
+                jobId = await _store.SubmitCachedAsync(id, json, idempotencyKey, images, totalSteps).ConfigureAwait(false);
+            }
+            else
+            {
+                var result = await _store.SubmitAsync(id, json, idempotencyKey, cacheKey, totalSteps).ConfigureAwait(false);
+                if (result.Outcome < 0)
+                    throw new QueueFullException(_store.Options.MaxQueueLength, _store.Options.RetryAfter);
+                jobId = result.Outcome == 0 ? result.Value : id;
+            }
+            if (await _store.GetJobAsync(jobId).ConfigureAwait(false) is { } job) return job;
+            // A repeated idempotency key whose job has expired: forget the key and submit afresh, once.
+            if (tries > 0 || idempotencyKey is null)
+                throw new InvalidOperationException($"Job {jobId} vanished from Redis right after it was submitted.");
+            await _store.Guard(db => db.KeyDeleteAsync(_store.Keys.Idempotency(idempotencyKey))).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<JobResult> GenerateAsync(GenerationRequest request, IProgress<JobEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var job = await SubmitAsync(request, null, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await foreach (var e in WatchAsync(job.Id, cancellationToken).ConfigureAwait(false))
+            {
+                progress?.Report(e);
+                job = e.Job;
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await CancelAsync(job.Id, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+        var images = new List<byte[]>(job.ImageCount);
+        if (job.State == JobState.Succeeded)
+        {
+            for (var i = 0; i < job.ImageCount; i++)
+                images.Add(await GetImageAsync(job.Id, i, cancellationToken).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"Picture {i} of job {job.Id} has expired or is missing."));
+        }
+        return new JobResult(job, images);
+    }
+
+    public Task<JobInfo?> GetAsync(string id, CancellationToken cancellationToken = default) => _store.GetJobAsync(id);
+
+    public async IAsyncEnumerable<JobEvent> WatchAsync(string id, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // Subscribed before the job is read, so no event falls between; events already in the snapshot are skipped by sequence number.
+        var queue = await _store.Guard(_ => _store.Subscriber.SubscribeAsync(_store.Keys.Events(id))).ConfigureAwait(false);
+        try
+        {
+            var (job, seq) = await _store.GetJobWithSeqAsync(id).ConfigureAwait(false);
+            if (job is null) yield break;
+            yield return new JobEvent(JobHash.EventType(job), job);
+            if (JobHash.IsFinal(job.State)) yield break;
+            while (true)
+            {
+                var message = await ReadAsync(queue, cancellationToken).ConfigureAwait(false);
+                JobEvent? next = null;
+                if (message is { } json)
+                {
+                    if (JobHash.ParseEvent(id, json) is { } parsed && parsed.Seq > seq)
+                        (seq, next) = (parsed.Seq, parsed.Event);
+                }
+                else if (await ResyncAsync(id).ConfigureAwait(false) is { } snapshot)
+                {
+                    if (snapshot.Job is null) yield break;
+                    if (snapshot.Seq > seq)
+                        (seq, next) = (snapshot.Seq, new JobEvent(JobHash.EventType(snapshot.Job), snapshot.Job));
+                }
+                if (next is null) continue;
+                yield return next;
+                if (JobHash.IsFinal(next.Job.State)) yield break;
+            }
+        }
+        finally
+        {
+            try
+            {
+                await queue.UnsubscribeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (RedisJobStore.IsUnavailable(e))
+            {
+                // The subscription ended with the connection.
+            }
+        }
+    }
+
+    public Task<byte[]?> GetImageAsync(string id, int index, CancellationToken cancellationToken = default) => _store.GetImageAsync(id, index);
+
+    public Task<bool> CancelAsync(string id, CancellationToken cancellationToken = default) => _store.CancelAsync(id);
+
+    /// <summary>The next published event, or null after <see cref="ResyncInterval"/> without one.</summary>
+    private static async Task<string?> ReadAsync(StackExchange.Redis.ChannelMessageQueue queue, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(ResyncInterval);
+        try
+        {
+            return (string?)(await queue.ReadAsync(timeout.Token).ConfigureAwait(false)).Message;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The job as Redis has it now, or null while Redis is unreachable (the watch waits for it).</summary>
+    private async Task<(JobInfo? Job, long Seq)?> ResyncAsync(string id)
+    {
+        try
+        {
+            return await _store.GetJobWithSeqAsync(id).ConfigureAwait(false);
+        }
+        catch (ServiceUnavailableException)
+        {
+            return null;
+        }
+    }
+
+    private async Task RefreshStatsAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                Volatile.Write(ref _stats, await _store.GetStatsAsync().ConfigureAwait(false));
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ServiceUnavailableException)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _statsLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped.
+        }
+        _stop.Dispose();
+    }
+}
