@@ -7,7 +7,7 @@ namespace DiffusersSharp.Serving.Redis;
 /// <summary>Reads a job's public hash fields (<see cref="RedisScripts.PublicFields"/>, in order) as the <see cref="JobInfo"/> clients see.</summary>
 internal static class JobHash
 {
-    public static readonly RedisValue[] Fields = ["state", "step", "total", "created", "started", "finished", "count", "error", "cached"];
+    public static readonly RedisValue[] Fields = ["state", "step", "total", "created", "started", "finished", "count", "error", "cached", "seed"];
 
     /// <summary>The job from HMGET values, or null when the job does not exist.</summary>
     public static JobInfo? FromValues(string id, IReadOnlyList<string?> v)
@@ -25,6 +25,7 @@ internal static class JobHash
             ImageCount = Int(v[6]),
             Error = string.IsNullOrEmpty(v[7]) ? null : v[7],
             Cached = v[8] == "1",
+            Seed = v[9] is null ? null : long.Parse(v[9]!, CultureInfo.InvariantCulture),
         };
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace DiffusersSharp.Serving.Redis;
@@ -14,14 +15,15 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
     private static readonly TimeSpan ResyncInterval = TimeSpan.FromSeconds(2);
 
     private readonly RedisJobStore _store;
-    private readonly Action<GenerationRequest>? _validate;
+    private readonly Func<GenerationRequest, AcceptedRequest>? _validate;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _statsLoop;
     private RedisClusterStats? _stats;
 
     /// <param name="store">The node's Redis connection (the caller keeps ownership).</param>
-    /// <param name="validate">Checks a request before it is queued, throwing <see cref="RequestValidationException"/>.</param>
-    public RedisJobService(RedisJobStore store, Action<GenerationRequest>? validate = null)
+    /// <param name="validate">Checks a request before it is queued, throwing <see cref="RequestValidationException"/>
+    /// (<see cref="AcceptedRequest.From"/>); without it, requests are taken as they are and the cache key is a hash of the request.</param>
+    public RedisJobService(RedisJobStore store, Func<GenerationRequest, AcceptedRequest>? validate = null)
     {
         _store = store;
         _validate = validate;
@@ -40,15 +42,15 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
     public async Task<JobInfo> SubmitAsync(GenerationRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        _validate?.Invoke(request);
+        var accepted = _validate?.Invoke(request) ?? new AcceptedRequest(RequestFingerprint(request), request.NumInferenceSteps ?? 0);
         if (idempotencyKey is { Length: 0 or > 200 })
             throw new RequestValidationException("idempotency_key", "must be 1 to 200 characters.");
         // Without a seed the pictures are not reproducible; one is drawn now so that a job run again after a
         // worker died gives the same picture. Only requests that name their seed are cacheable.
-        var cacheKey = _store.Cache.Enabled ? RequestFingerprint.Of(request) : null;
-        var seeded = request.Seed is null ? request with { Seed = Random.Shared.NextInt64(0, int.MaxValue) } : request;
+        var cacheKey = _store.Cache.Enabled ? accepted.CacheKey : null;
+        var seeded = request.Seed is null ? request with { Seed = Random.Shared.NextInt64(0, 1L << 53) } : request;
         var json = JsonSerializer.Serialize(seeded);
-        var totalSteps = request.NumInferenceSteps ?? 0;
+        var totalSteps = accepted.TotalSteps;
 
         for (var tries = 0; ; tries++)
         {
@@ -56,11 +58,11 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
             string jobId;
             if (cacheKey is not null && await _store.Cache.GetAsync(cacheKey).ConfigureAwait(false) is { } images)
             {
-                jobId = await _store.SubmitCachedAsync(id, json, idempotencyKey, images, totalSteps).ConfigureAwait(false);
+                jobId = await _store.SubmitCachedAsync(id, json, idempotencyKey, images, totalSteps, seeded.Seed!.Value).ConfigureAwait(false);
             }
             else
             {
-                var result = await _store.SubmitAsync(id, json, idempotencyKey, cacheKey, totalSteps).ConfigureAwait(false);
+                var result = await _store.SubmitAsync(id, json, idempotencyKey, cacheKey, totalSteps, seeded.Seed!.Value).ConfigureAwait(false);
                 if (result.Outcome < 0)
                     throw new QueueFullException(_store.Options.MaxQueueLength, _store.Options.RetryAfter);
                 jobId = result.Outcome == 0 ? result.Value : id;
@@ -147,6 +149,10 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
     public Task<byte[]?> GetImageAsync(string id, int index, CancellationToken cancellationToken = default) => _store.GetImageAsync(id, index);
 
     public Task<bool> CancelAsync(string id, CancellationToken cancellationToken = default) => _store.CancelAsync(id);
+
+    /// <summary>A hash of everything in a seeded request, for when no validator gives the service's own cache key.</summary>
+    private static string? RequestFingerprint(GenerationRequest request) =>
+        request.Seed is null ? null : Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request)));
 
     /// <summary>The next published event, or null after <see cref="ResyncInterval"/> without one.</summary>
     private static async Task<string?> ReadAsync(StackExchange.Redis.ChannelMessageQueue queue, CancellationToken cancellationToken)

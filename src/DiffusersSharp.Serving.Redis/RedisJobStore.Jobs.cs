@@ -5,22 +5,22 @@ namespace DiffusersSharp.Serving.Redis;
 /// <summary>What API nodes do: queue, read, watch and cancel jobs, read pictures.</summary>
 public sealed partial class RedisJobStore
 {
-    internal async Task<SubmitResult> SubmitAsync(string id, string requestJson, string? idempotencyKey, string? cacheKey, int totalSteps)
+    internal async Task<SubmitResult> SubmitAsync(string id, string requestJson, string? idempotencyKey, string? cacheKey, int totalSteps, long seed)
     {
         var result = (RedisResult[])(await EvalAsync(RedisScripts.Submit,
             [Keys.Stream, Keys.Job(id), Keys.Idempotency(idempotencyKey ?? "")],
             [id, requestJson, Options.MaxQueueLength, Seconds(Options.JobTtl), idempotencyKey is null ? 0 : Seconds(Options.IdempotencyTtl),
-             RedisKeys.Group, Keys.Events(id).ToString(), Keys.Wake.ToString(), totalSteps, cacheKey ?? ""]).ConfigureAwait(false))!;
+             RedisKeys.Group, Keys.Events(id).ToString(), Keys.Wake.ToString(), totalSteps, cacheKey ?? "", seed]).ConfigureAwait(false))!;
         return new SubmitResult((int)result[0], (string)result[1]!);
     }
 
     /// <summary>Records a job answered from the cache; returns the job's id (the first job's for a repeated idempotency key).</summary>
-    internal async Task<string> SubmitCachedAsync(string id, string requestJson, string? idempotencyKey, IReadOnlyList<byte[]> images, int totalSteps)
+    internal async Task<string> SubmitCachedAsync(string id, string requestJson, string? idempotencyKey, IReadOnlyList<byte[]> images, int totalSteps, long seed)
     {
         await StoreImagesAsync(id, images).ConfigureAwait(false);
         var result = (RedisResult[])(await EvalAsync(RedisScripts.SubmitCached, [Keys.Job(id), Keys.Idempotency(idempotencyKey ?? "")],
             [id, requestJson, Seconds(Options.ResultTtl), idempotencyKey is null ? 0 : Seconds(Options.IdempotencyTtl), images.Count, totalSteps,
-             Keys.Events(id).ToString()]).ConfigureAwait(false))!;
+             Keys.Events(id).ToString(), seed]).ConfigureAwait(false))!;
         return (string)result[1]!;
     }
 

@@ -8,7 +8,7 @@ namespace DiffusersSharp.Serving.Redis;
 internal static class RedisScripts
 {
     /// <summary>Fields of the job hash that clients see, in the order <see cref="JobHash"/> reads them.</summary>
-    public const string PublicFields = "'state','step','total','created','started','finished','count','error','cached'";
+    public const string PublicFields = "'state','step','total','created','started','finished','count','error','cached','seed'";
 
     private const string Prelude = $$"""
         local function now_ms()
@@ -38,7 +38,7 @@ internal static class RedisScripts
 
     /// <summary>
     /// KEYS: stream, job, idempotency key. ARGV: id, request, max waiting, job ttl s, idempotency ttl s (0: none),
-    /// group, events channel, wake channel, total steps, cache key. Returns {1, waiting} when queued,
+    /// group, events channel, wake channel, total steps, cache key, seed. Returns {1, waiting} when queued,
     /// {0, id} for a repeated idempotency key, {-1, waiting} when the queue is full.
     /// </summary>
     public const string Submit = Prelude + """
@@ -50,7 +50,7 @@ internal static class RedisScripts
         if w >= tonumber(ARGV[3]) then return {-1, w} end
         local entry = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1])
         redis.call('HSET', KEYS[2], 'state', 'queued', 'step', '0', 'total', ARGV[9], 'created', now_ms(), 'count', '0',
-          'cached', '0', 'attempt', '0', 'starts', '0', 'request', ARGV[2], 'entry', entry, 'cache_key', ARGV[10])
+          'cached', '0', 'attempt', '0', 'starts', '0', 'request', ARGV[2], 'entry', entry, 'cache_key', ARGV[10], 'seed', ARGV[11])
         redis.call('EXPIRE', KEYS[2], ARGV[4])
         if ARGV[5] ~= '0' then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[5]) end
         emit(KEYS[2], ARGV[7], 'queued')
@@ -60,7 +60,7 @@ internal static class RedisScripts
 
     /// <summary>
     /// A job answered from the cache (its pictures already stored). KEYS: job, idempotency key. ARGV: id, request,
-    /// result ttl s, idempotency ttl s (0: none), image count, total steps, events channel.
+    /// result ttl s, idempotency ttl s (0: none), image count, total steps, events channel, seed.
     /// Returns {1, id} or {0, first id} for a repeated idempotency key.
     /// </summary>
     public const string SubmitCached = Prelude + """
@@ -70,7 +70,7 @@ internal static class RedisScripts
         end
         local now = now_ms()
         redis.call('HSET', KEYS[1], 'state', 'succeeded', 'step', ARGV[6], 'total', ARGV[6], 'created', now, 'started', now,
-          'finished', now, 'count', ARGV[5], 'cached', '1', 'attempt', '0', 'starts', '0', 'request', ARGV[2], 'store', 'redis')
+          'finished', now, 'count', ARGV[5], 'cached', '1', 'attempt', '0', 'starts', '0', 'request', ARGV[2], 'store', 'redis', 'seed', ARGV[8])
         redis.call('EXPIRE', KEYS[1], ARGV[3])
         if ARGV[4] ~= '0' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4]) end
         emit(KEYS[1], ARGV[7], 'succeeded')
