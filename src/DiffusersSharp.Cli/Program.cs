@@ -7,4 +7,5 @@ root.Subcommands.Add(Img2ImgCommand.Create());
 root.Subcommands.Add(InpaintCommand.Create());
 root.Subcommands.Add(ControlNetCommand.Create());
 root.Subcommands.Add(SchedulersCommand.Create());
+root.Subcommands.Add(WorkerCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using DiffusersSharp.Serving.Redis;
+
+namespace DiffusersSharp.Cli;
+
+/// <summary>The Redis options API nodes and workers share; every node of one cluster must give the same values (except --redis's host naming).</summary>
+internal sealed class RedisOptions
+{
+    public Option<string?> Redis { get; } = new("--redis")
+    {
+        Description = "Redis server of the cluster, HOST:PORT (StackExchange.Redis syntax: add ,password=... if needed). Default: $DIFFUSE_REDIS.",
+    };
+    public Option<string> Prefix { get; } = new("--redis-prefix")
+    {
+        Description = "Prefix of the cluster's Redis keys, so several clusters can share one Redis.",
+        DefaultValueFactory = _ => "diffuse:",
+    };
+    public Option<double> ClaimIdle { get; } = new("--claim-idle")
+    {
+        Description = "Seconds a running job may go without its worker's heartbeat before another worker takes it over and runs it again.",
+        DefaultValueFactory = _ => 30,
+    };
+    public Option<int> MaxAttempts { get; } = new("--max-attempts")
+    {
+        Description = "Times a job may be started; a job abandoned more often (its workers keep dying) fails.",
+        DefaultValueFactory = _ => 3,
+    };
+    public Option<double> ResultTtl { get; } = new("--result-ttl")
+    {
+        Description = "Seconds a finished job and its pictures stay readable.",
+        DefaultValueFactory = _ => 3600,
+    };
+    public Option<string?> ResultsDir { get; } = new("--results-dir")
+    {
+        Description = "Folder every node mounts, for results larger than --large-result-mb (kept in Redis when not given).",
+    };
+    public Option<double> LargeResultMb { get; } = new("--large-result-mb")
+    {
+        Description = "Results above this many MiB go to --results-dir.",
+        DefaultValueFactory = _ => 8,
+    };
+    public Option<double> CacheMb { get; } = new("--cache-mb")
+    {
+        Description = "Byte budget of the shared result cache in MiB (least recently used entries are evicted); 0 turns it off.",
+        DefaultValueFactory = _ => 256,
+    };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Redis, Prefix, ClaimIdle, MaxAttempts, ResultTtl, ResultsDir, LargeResultMb, CacheMb })
+            command.Options.Add(option);
+    }
+
+    /// <summary>The Redis settings, or null when neither --redis nor $DIFFUSE_REDIS is given.</summary>
+    public RedisServingOptions? Read(ParseResult result, int maxQueueLength)
+    {
+        var address = result.GetValue(Redis) ?? Environment.GetEnvironmentVariable("DIFFUSE_REDIS");
+        if (string.IsNullOrWhiteSpace(address)) return null;
+        var claimIdle = Positive(result.GetValue(ClaimIdle), ClaimIdle.Name);
+        var attempts = result.GetValue(MaxAttempts);
+        if (attempts < 1) throw new ArgumentException($"{MaxAttempts.Name} must be at least 1, got {attempts}.");
+        var cacheMb = result.GetValue(CacheMb);
+        if (cacheMb < 0) throw new ArgumentException($"{CacheMb.Name} must be 0 or more, got {cacheMb}.");
+        return new RedisServingOptions
+        {
+            Configuration = address,
+            KeyPrefix = result.GetValue(Prefix)!,
+            MaxQueueLength = maxQueueLength,
+            ClaimIdleTime = TimeSpan.FromSeconds(claimIdle),
+            // A few heartbeats fit in the claim time, so a live worker is never taken for dead.
+            HeartbeatInterval = TimeSpan.FromSeconds(Math.Min(5, claimIdle / 4)),
+            PollInterval = TimeSpan.FromSeconds(Math.Min(1, claimIdle / 4)),
+            MaxAttempts = attempts,
+            ResultTtl = TimeSpan.FromSeconds(Positive(result.GetValue(ResultTtl), ResultTtl.Name)),
+            SharedResultFolder = result.GetValue(ResultsDir),
+            LargeResultBytes = (long)(Positive(result.GetValue(LargeResultMb), LargeResultMb.Name) * (1 << 20)),
+            CacheBudgetBytes = (long)(cacheMb * (1 << 20)),
+        };
+    }
+
+    private static double Positive(double value, string name) =>
+        value > 0 ? value : throw new ArgumentException($"{name} must be more than 0, got {value}.");
+}

@@ -1,0 +1,67 @@
+using DiffusersSharp.Serving.Redis.Tests.Support;
+using StackExchange.Redis;
+
+namespace DiffusersSharp.Serving.Redis.Tests;
+
+/// <summary>One API node and two <c>diffuse worker</c> processes on the tiny model.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class WorkerProcessTests(SharedRedis redis)
+{
+    private static GenerationRequest Request(string prompt, int steps, long seed) =>
+        new() { Prompt = prompt, NumInferenceSteps = steps, Seed = seed, Width = 64, Height = 64 };
+
+    [Fact]
+    public async Task JobsSpreadOverTwoWorkersAndAKilledWorkersJobCompletesOnTheOtherWithTheSamePicture()
+    {
+        var options = redis.Options(o => o with { ClaimIdleTime = TimeSpan.FromSeconds(1.5), CacheBudgetBytes = 0 });
+        await using var cluster = new Cluster(options);
+        var api = await cluster.ApiNodeAsync();
+        var db = (await cluster.ConnectAsync()).Db;
+        using var one = WorkerProcess.Start(options);
+        using var two = WorkerProcess.Start(options);
+        await Wait.UntilAsync(async () => (await api.Store.GetStatsAsync()).LiveWorkers == 2, TimeSpan.FromSeconds(120),
+            "both workers to start");
+
+        var jobs = new List<JobInfo>();
+        for (var i = 0; i < 6; i++) jobs.Add(await api.SubmitAsync(Request($"spread {i}", 20, i)));
+        foreach (var job in jobs)
+        {
+            var end = (await Wait.ForEndAsync(api, job.Id, TimeSpan.FromSeconds(120)))[^1];
+            Assert.True(end.Type == "succeeded", end.Job.Error);
+        }
+        var ranOn = new HashSet<int>();
+        foreach (var job in jobs) ranOn.Add(await WorkerPidAsync(db, options, job.Id));
+        Assert.Equal(new HashSet<int> { one.Id, two.Id }, ranOn);
+
+        // A long job; the worker running it is killed after its first step.
+        var doomed = await api.SubmitAsync(Request("a lighthouse at dusk", 150, 42));
+        await using (var events = api.WatchAsync(doomed.Id).GetAsyncEnumerator())
+        {
+            while (await events.MoveNextAsync() && events.Current.Type != "step") { }
+        }
+        var victimPid = await WorkerPidAsync(db, options, doomed.Id);
+        var (victim, survivor) = victimPid == one.Id ? (one, two) : (two, one);
+        victim.KillHard();
+
+        var last = (await Wait.ForEndAsync(api, doomed.Id, TimeSpan.FromSeconds(180)))[^1];
+        Assert.True(last.Type == "succeeded", $"{last.Job.Error}\n{survivor.Output}");
+        Assert.Equal(survivor.Id, await WorkerPidAsync(db, options, doomed.Id));
+        Assert.Equal(1, (await api.Store.GetStatsAsync()).Claims);
+        var reclaimed = await api.GetImageAsync(doomed.Id, 0);
+
+        // The same request run through without interruption gives the same picture.
+        var reference = await api.GenerateAsync(Request("a lighthouse at dusk", 150, 42));
+        Assert.False(reference.Job.Cached);
+        Assert.Equal(reference.Images[0], reclaimed);
+
+        // SIGTERM stops a worker cleanly.
+        Assert.Equal(0, survivor.Terminate(TimeSpan.FromSeconds(30)));
+    }
+
+    /// <summary>The pid in the consumer name (<c>host-pid-suffix</c>) of the worker that ran the job last.</summary>
+    private static async Task<int> WorkerPidAsync(IDatabase db, RedisServingOptions options, string jobId)
+    {
+        var worker = (string)(await db.HashGetAsync(options.KeyPrefix + "job:" + jobId, "worker"))!;
+        return int.Parse(worker.Split('-')[^2]);
+    }
+}
