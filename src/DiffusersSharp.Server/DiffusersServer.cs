@@ -54,8 +54,9 @@ public sealed class DiffusersServer
 
         var services = builder.Services;
         services.AddSingleton(options);
-        services.AddSingleton<ModelCatalog>();
-        services.AddSingleton<RequestChecks>();
+        var served = ServedModels.From(options);
+        services.AddSingleton(served);
+        services.AddSingleton(_ => new ModelCatalog(served.Folder));
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<DrainState>();

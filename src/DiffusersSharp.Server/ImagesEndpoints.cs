@@ -31,10 +31,9 @@ internal static class ImagesEndpoints
             .RequireRateLimiting(DiffusersServer.GenerationRateLimit);
     }
 
-    private static async Task<IResult> Generate(HttpContext http, IJobService jobs, RequestChecks checks, ILogger<DiffusersServer> logger)
+    private static async Task<IResult> Generate(HttpContext http, IJobService jobs, ILogger<DiffusersServer> logger)
     {
         var (request, openAi) = await GenerationBody.ReadAsync(http.Request, http.RequestAborted);
-        checks.Check(request);
         var png = WantsPng(http.Request);
         if (png && request.NumImagesPerPrompt > 1 && !AcceptsJson(http.Request))
             throw new RequestProblemException(StatusCodes.Status406NotAcceptable, "Accept: image/png returns one picture; ask for num_images_per_prompt = 1 or accept application/json.");

@@ -56,10 +56,9 @@ internal static class JobsEndpoints
         ? Results.Problem(statusCode: StatusCodes.Status409Conflict, detail: $"Job {job.Id} was cancelled.")
         : Results.Problem(statusCode: StatusCodes.Status500InternalServerError, detail: $"Job {job.Id} failed: {job.Error ?? "unknown error"}");
 
-    private static async Task<IResult> Submit(HttpContext http, IJobService jobs, RequestChecks checks, ILogger<DiffusersServer> logger)
+    private static async Task<IResult> Submit(HttpContext http, IJobService jobs, ILogger<DiffusersServer> logger)
     {
         var (request, _) = await GenerationBody.ReadAsync(http.Request, http.RequestAborted);
-        checks.Check(request);
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         var job = await jobs.SubmitAsync(request, key.Length > 0 ? key : null, http.RequestAborted);
         logger.LogInformation("Job {JobId} accepted ({State})", job.Id, job.State);

@@ -1,3 +1,5 @@
+using DiffusersSharp.Serving;
+
 namespace DiffusersSharp.Server;
 
 /// <summary>
@@ -31,13 +33,17 @@ public sealed record ServerOptions
     public int RequestsPerMinute { get; init; } = 600;
 
     /// <summary>Largest request body; larger ones get 413 before being read.</summary>
-    public long MaxRequestBodyBytes { get; init; } = 32 * 1024 * 1024;
-    /// <summary>Largest input picture (width × height, from its header, checked before decoding).</summary>
-    public long MaxInputImagePixels { get; init; } = 2048 * 2048;
-    /// <summary>Largest output: width × height × images per request.</summary>
-    public long MaxPixels { get; init; } = 1024 * 1024 * 4;
-    public int MaxSteps { get; init; } = 150;
-    public int MaxImagesPerRequest { get; init; } = 4;
+    public long MaxRequestBodyBytes { get; init; } = 48L << 20;
+    /// <summary>What a request may ask for (steps, pixels, pictures, input picture size...); checked before any work.</summary>
+    public ValidationLimits Limits { get; init; } = new();
+    /// <summary>The dtype models load in: float32 (default), float16 or bfloat16.</summary>
+    public string? DType { get; init; }
+    /// <summary>The device models run on: cpu, cuda, cuda:N.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>Loaded models are evicted, least recently used first, while their weights take more than this.</summary>
+    public long MemoryBudgetBytes { get; init; } = 8L << 30;
+    /// <summary>Bytes of pictures kept for repeated seeded requests; 0 turns the result cache off.</summary>
+    public long ResultCacheBytes { get; init; } = 256L << 20;
 
     /// <summary>Origins allowed to call the API from a browser; CORS is off when empty.</summary>
     public IReadOnlyList<string> CorsOrigins { get; init; } = [];

@@ -33,9 +33,12 @@ internal sealed class FakeJobService : IJobService, IDisposable
     public bool IsReady { get; set; } = true;
     public int QueueDepth => Volatile.Read(ref _waiting);
     public List<GenerationRequest> Received { get; } = [];
+    /// <summary>The serving library's validator, so that bad requests fail as they would in the real service.</summary>
+    public GenerationRequestValidator? Validator { get; set; }
 
     public Task<JobInfo> SubmitAsync(GenerationRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
+        Validator?.Validate(request);
         if (idempotencyKey is not null && _idempotency.TryGetValue(idempotencyKey, out var first))
             return Task.FromResult(_jobs[first].Info);
         if (Interlocked.Increment(ref _waiting) > _capacity)

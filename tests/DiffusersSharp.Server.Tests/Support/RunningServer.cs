@@ -7,7 +7,7 @@ namespace DiffusersSharp.Server.Tests.Support;
 /// The real service on Kestrel at a free loopback port, with a temporary models folder holding the tiny test
 /// models and a temporary data folder (kept across a restart when the same <see cref="Folder"/> is passed again).
 /// </summary>
-internal sealed class RunningServer : IAsyncDisposable
+public sealed class RunningServer : IAsyncDisposable
 {
     private readonly bool _ownsFolder;
 
@@ -28,7 +28,7 @@ internal sealed class RunningServer : IAsyncDisposable
     public DiffusersClient Client { get; }
     public string ModelsFolder => Path.Combine(Folder, "models");
 
-    public static async Task<RunningServer> StartAsync(
+    internal static async Task<RunningServer> StartAsync(
         IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null, string? folder = null)
     {
         var ownsFolder = folder is null;
