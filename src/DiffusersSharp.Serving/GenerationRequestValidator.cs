@@ -434,7 +434,7 @@ public sealed class GenerationRequestValidator
             using var scheduler = spec.Create(model.SchedulerConfig);
             scheduler.SetTimesteps(4);
             using var generator = new Generator(0);
-            var before = generator.get_state();
+            var before = generator.get_state().clone();
             var sample = ones(1, 4, 2, 2);
             var timesteps = scheduler.Timesteps;
             for (var i = 0; i < timesteps.shape[0]; i++)
@@ -443,7 +443,7 @@ public sealed class GenerationRequestValidator
                 var input = scheduler.ScaleModelInput(sample, t);
                 sample = scheduler.Step(input * 0.1, t, sample, generator).PrevSample;
             }
-            return !before.equal(generator.get_state()).item<bool>();
+            return !before.eq(generator.get_state()).all().item<bool>();
         });
 
     private static string? BatchKeyOf(ResolvedRequest r)
