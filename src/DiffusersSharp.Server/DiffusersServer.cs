@@ -61,7 +61,7 @@ public sealed class DiffusersServer
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<DrainState>();
         services.ConfigureHttpJsonOptions(o => ServerJson.Configure(o.SerializerOptions));
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Detail ??= DefaultDetail(c.ProblemDetails.Status));
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.AddOpenApi();
         AddSecurity(services, options);
@@ -101,6 +101,15 @@ public sealed class DiffusersServer
         app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry).AllowAnonymous();
         return app;
     }
+
+    /// <summary>A one-line detail for the answers ASP.NET makes itself (unknown route, wrong method, wrong content type).</summary>
+    private static string? DefaultDetail(int? status) => status switch
+    {
+        StatusCodes.Status404NotFound => "There is nothing at this address; the OpenAPI document at /openapi/v1.json lists the endpoints.",
+        StatusCodes.Status405MethodNotAllowed => "This address does not take this HTTP method; see /openapi/v1.json.",
+        StatusCodes.Status415UnsupportedMediaType => "Send the request as JSON (Content-Type: application/json).",
+        _ => null,
+    };
 
     private static void Listen(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, string host, int port)
     {

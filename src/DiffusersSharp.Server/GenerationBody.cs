@@ -12,11 +12,14 @@ internal static class GenerationBody
     {
         if (!http.HasJsonContentType())
             throw new RequestProblemException(StatusCodes.Status415UnsupportedMediaType, "Send the request as JSON (Content-Type: application/json).");
-        var root = await JsonSerializer.DeserializeAsync<JsonElement>(http.Body, ServerJson.Options, cancellationToken);
-        if (root.ValueKind != JsonValueKind.Object)
-            throw Problems.Field("body", "The body must be a JSON object.");
-        var request = root.Deserialize<GenerationRequest>(ServerJson.Options)!;
-        var openAi = root.Deserialize<OpenAiImageFields>(ServerJson.Options)!;
+        // Buffered (Kestrel's body limit bounds it) so that both views of the body are read by the serializer,
+        // whose errors carry the JSON path of the field at fault.
+        using var buffer = new MemoryStream();
+        await http.Body.CopyToAsync(buffer, cancellationToken);
+        var json = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        var request = JsonSerializer.Deserialize<GenerationRequest>(json, ServerJson.Options)
+            ?? throw Problems.Field("body", "The body must be a JSON object, not null.");
+        var openAi = JsonSerializer.Deserialize<OpenAiImageFields>(json, ServerJson.Options)!;
         return (ApplyOpenAi(request, openAi), openAi);
     }
 
