@@ -10,7 +10,7 @@ internal sealed class CommonOptions
 {
     public Option<string> Model { get; } = new("--model", "-m")
     {
-        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the tiny model shipped with the repository.",
+        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the repository's demo model (models/*), else its tiny test model.",
     };
     public Option<string> DType { get; } = new("--dtype")
     {
@@ -37,7 +37,7 @@ internal sealed class CommonOptions
 
     public string ResolveModel(ParseResult result)
     {
-        var model = result.GetValue(Model) ?? Environment.GetEnvironmentVariable("DIFFUSE_MODEL") ?? DefaultModel();
+        var model = result.GetValue(Model) ?? Environment.GetEnvironmentVariable("DIFFUSE_MODEL") ?? BundledModels.FindDefaultModel();
         if (model is null)
             throw new ArgumentException("No model given: pass --model DIR (a diffusers pipeline folder) or set DIFFUSE_MODEL.");
         return model;
@@ -72,19 +72,5 @@ internal sealed class CommonOptions
             return v == "cuda" ? CUDA : new Device(TorchSharp.DeviceType.CUDA, int.Parse(v[5..], CultureInfo.InvariantCulture));
         }
         throw new ArgumentException($"Unknown --device '{value}': use cpu, cuda or cuda:N.");
-    }
-
-    /// <summary>The repository's bundled model, found from the working directory or the executable's folder upwards.</summary>
-    private static string? DefaultModel()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "tests", "fixtures", "models", "tiny-sd");
-                if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
-            }
-        }
-        return null;
     }
 }

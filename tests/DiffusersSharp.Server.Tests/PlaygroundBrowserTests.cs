@@ -1,0 +1,55 @@
+using DiffusersSharp.Server.Tests.Support;
+using OpenQA.Selenium;
+using OpenQA.Selenium.Support.UI;
+
+namespace DiffusersSharp.Server.Tests;
+
+/// <summary>The playground in a real headless browser: type a prompt, generate, watch the progress, see the picture.</summary>
+public sealed class PlaygroundBrowserTests
+{
+    [Fact]
+    public async Task Typing_a_prompt_and_generating_shows_the_picture_and_its_history()
+    {
+        await using var server = await ServerUnderTest.StartAsync();
+        var profile = Directory.CreateTempSubdirectory("diffuse-chromium-");
+        try
+        {
+            using var browser = HeadlessChromium.Start(profile.FullName);
+            browser.Navigate().GoToUrl(server.BaseAddress);
+            var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(90));
+            wait.Until(b => b.FindElements(By.CssSelector("#model option")).Count > 0);
+
+            browser.FindElement(By.Id("prompt")).SendKeys("a small red house");
+            SetValue(browser, "steps", "2");
+            SetValue(browser, "seed", "7");
+            browser.FindElement(By.Id("generate")).Click();
+
+            var picture = wait.Until(b => b.FindElement(By.Id("result")) is { Displayed: true } img && Loaded(b, img) ? img : null);
+            Assert.StartsWith("blob:", picture!.GetAttribute("src"));
+            Assert.Equal("", browser.FindElement(By.Id("error")).Text);
+            var progress = browser.FindElement(By.Id("progress"));
+            Assert.Equal("2", progress.GetAttribute("max"));
+            Assert.Equal("2", progress.GetAttribute("value"));
+            var history = browser.FindElements(By.CssSelector("#history figure"));
+            Assert.Contains("a small red house", Assert.Single(history).Text);
+
+            if (Environment.GetEnvironmentVariable("DIFFUSE_SCREENSHOT") is { Length: > 0 } screenshot)
+                ((ITakesScreenshot)browser).GetScreenshot().SaveAsFile(screenshot);
+        }
+        finally
+        {
+            profile.Delete(recursive: true);
+        }
+    }
+
+    private static void SetValue(IWebDriver browser, string id, string value)
+    {
+        var input = browser.FindElement(By.Id(id));
+        input.Clear();
+        input.SendKeys(value);
+    }
+
+    /// <summary>True once the image has decoded (a picture, not just an element).</summary>
+    private static bool Loaded(IWebDriver browser, IWebElement img) =>
+        ((IJavaScriptExecutor)browser).ExecuteScript("return arguments[0].complete && arguments[0].naturalWidth > 0;", img) is true;
+}
