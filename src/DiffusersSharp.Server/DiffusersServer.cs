@@ -69,6 +69,7 @@ public sealed class DiffusersServer
             services.AddCors(c => c.AddDefaultPolicy(p => p.WithOrigins([.. options.CorsOrigins]).AllowAnyHeader().AllowAnyMethod()
                 .WithExposedHeaders("Location", "Retry-After", "X-Request-Id")));
 
+        RedisCluster.AddIfConfigured(builder, options, served);
         configure?.Invoke(builder);
 
         var app = builder.Build();

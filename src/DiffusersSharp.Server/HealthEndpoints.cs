@@ -1,5 +1,6 @@
 using DiffusersSharp.Serving.Api;
 using DiffusersSharp.Serving;
+using DiffusersSharp.Serving.Redis;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -16,6 +17,7 @@ internal static class HealthEndpoints
 
         app.MapGet("/readyz", (IJobService jobs, DrainState drain) =>
                 drain.Draining ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: "The server is shutting down (draining).")
+                : jobs is RedisJobService { IsReady: false } redis ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: redis.NotReadyReason)
                 : !jobs.IsReady ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: "The server is starting: the default model is not loaded or the workers are not running yet.")
                 : Results.Ok(new HealthStatus("ready")))
             .WithName("Ready").WithSummary("Ready for work: default model loaded, workers running, not draining")

@@ -19,6 +19,7 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _statsLoop;
     private RedisClusterStats? _stats;
+    private int _disposed;
 
     /// <param name="store">The node's Redis connection (the caller keeps ownership).</param>
     /// <param name="validate">Checks a request before it is queued, throwing <see cref="RequestValidationException"/>
@@ -38,6 +39,11 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
     public int QueueDepth => Stats?.Waiting ?? 0;
 
     public bool IsReady => _store.IsConnected && !_stop.IsCancellationRequested;
+
+    /// <summary>Why <see cref="IsReady"/> is false, for <c>/readyz</c>.</summary>
+    public string NotReadyReason => _stop.IsCancellationRequested
+        ? "The node is stopping."
+        : $"Redis at {_store.Endpoint} is unreachable; this node takes no jobs until it is back.";
 
     public async Task<JobInfo> SubmitAsync(GenerationRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
@@ -200,6 +206,8 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A host may dispose it once per service type it is registered as.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {

@@ -29,6 +29,9 @@ public sealed partial class RedisJobStore : IAsyncDisposable
 
     public RedisResultCache Cache { get; }
 
+    /// <summary>The Redis server(s) as configured, HOST:PORT.</summary>
+    public string Endpoint => _endpoint;
+
     /// <summary>Whether the connection to Redis is up now.</summary>
     public bool IsConnected => _redis.IsConnected;
 
