@@ -17,6 +17,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IServingMetrics _metrics;
     private readonly PipelineManager _manager;
+    private readonly GenerationExecutor _executor;
     private readonly bool _ownsManager;
     private readonly IJobStore _store;
     private readonly IJobQueue _queue;
@@ -33,7 +34,10 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
     private int _started;
     private int _stopped;
 
-    /// <param name="manager">Pipelines to run on; the service makes (and disposes) its own when null.</param>
+    /// <param name="manager">
+    /// Pipelines to run on; the service makes (and disposes) its own when null. Its validation limits and models folder
+    /// apply; this service's options give the queue, workers, store, cache, metrics and fault injector.
+    /// </param>
     /// <param name="store">Where jobs are kept; by default SQLite under <see cref="ServingOptions.StoreDirectory"/>, or memory without one.</param>
     /// <param name="queue">The queue; by default an in-process one of <see cref="ServingOptions.QueueCapacity"/>.</param>
     /// <param name="cache">The result cache; by default in memory with <see cref="ServingOptions.ResultCacheBytes"/> (none when 0).</param>
@@ -47,6 +51,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
         _clock = options.TimeProvider;
         _ownsManager = manager is null;
         _manager = manager ?? new PipelineManager(options, loggerFactory);
+        _executor = new GenerationExecutor(_manager, options, loggerFactory.CreateLogger<GenerationExecutor>());
         _store = store ?? (options.StoreDirectory is { } dir ? new SqliteJobStore(dir) : new InMemoryJobStore());
         _queue = queue ?? new LocalJobQueue(options.QueueCapacity);
         _cache = cache ?? (options.ResultCacheBytes > 0 ? new MemoryResultCache(options.ResultCacheBytes) : null);
@@ -294,7 +299,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
         try
         {
             var items = jobs.Select(j => new GenerationItem(j.Request, new StepReporter(this, j))).ToArray();
-            outcomes = await _manager.Executor.RunBatchAsync(items, all.Token).ConfigureAwait(false);
+            outcomes = await _executor.RunBatchAsync(items, all.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (all.IsCancellationRequested)
         {

@@ -30,6 +30,16 @@ public sealed class PipelineManager : IDisposable
     public PipelineManager(ServingOptions options, ILoggerFactory? loggerFactory = null)
     {
         NativeRuntime.EnsureLoaded();
+        try
+        {
+            _ = TorchSharp.torch.device(options.Device);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
+        {
+            throw new ArgumentException($"ServingOptions.Device '{options.Device}' is not a device: give cpu, cuda or cuda:N.", nameof(options), e);
+        }
+        if (options.MemoryBudgetBytes <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MemoryBudgetBytes, "ServingOptions.MemoryBudgetBytes must be positive.");
         _options = options;
         _metrics = options.Metrics;
         loggerFactory ??= NullLoggerFactory.Instance;

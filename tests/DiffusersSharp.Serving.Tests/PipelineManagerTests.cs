@@ -144,4 +144,11 @@ public sealed class PipelineManagerTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => manager.GenerateAsync(TestModels.TextToImage(steps: 20), progress, cts.Token));
         Assert.Equal([1], steps);
     }
+
+    [Fact]
+    public void BadOptionsAreRefusedUpFront()
+    {
+        Assert.Throws<ArgumentException>(() => new PipelineManager(TestModels.Options() with { Device = "warp:9" }));
+        Assert.Throws<DirectoryNotFoundException>(() => new PipelineManager(TestModels.Options() with { ModelsDirectory = "/no/such/models" }));
+    }
 }
