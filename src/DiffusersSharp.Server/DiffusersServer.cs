@@ -26,11 +26,13 @@ namespace DiffusersSharp.Server;
 public sealed class DiffusersServer
 {
     public const string GenerationRateLimit = "generation";
+    /// <summary>The key of the <see cref="IJobService"/> that runs jobs (a test may register its own under it); the HTTP layer uses it through a metering wrapper.</summary>
+    public const string JobBackend = "backend";
     public const string AdminPolicy = "admin";
 
     private DiffusersServer() { }
 
-    /// <param name="configure">Runs after the service's own registrations; a test can replace <see cref="IJobService"/> here.</param>
+    /// <param name="configure">Runs after the service's own registrations; a test can register its own job service under <see cref="JobBackend"/> here.</param>
     public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
@@ -70,6 +72,8 @@ public sealed class DiffusersServer
                 .WithExposedHeaders("Location", "Retry-After", "X-Request-Id")));
 
         configure?.Invoke(builder);
+        services.AddSingleton<MeteredJobService>(sp => ActivatorUtilities.CreateInstance<MeteredJobService>(sp, sp.GetRequiredKeyedService<IJobService>(JobBackend)));
+        services.AddSingleton<IJobService>(sp => sp.GetRequiredService<MeteredJobService>());
 
         var app = builder.Build();
         var drain = app.Services.GetRequiredService<DrainState>();

@@ -9,7 +9,7 @@ internal static class ServerUnderTest
     public static Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, string? folder = null) =>
         RunningServer.StartAsync(settings, builder =>
         {
-            builder.Services.AddSingleton<IJobService>(new FakeJobService(stepDelay: TimeSpan.FromMilliseconds(100)));
+            builder.Services.AddKeyedSingleton<IJobService>(DiffusersServer.JobBackend, new FakeJobService(stepDelay: TimeSpan.FromMilliseconds(100)));
             builder.Services.AddSingleton<IModelLoader, FakeModelLoader>();
         }, folder);
 }
