@@ -23,12 +23,13 @@ public sealed class GenerationExecutor
     private readonly IGenerationFaultInjector? _faults;
     private readonly ILogger _logger;
 
-    internal GenerationExecutor(PipelineManager manager, ServingOptions options, ILogger logger)
+    /// <param name="options">Where metrics go (<see cref="ServingOptions.Metrics"/>) and the fault injector, if any.</param>
+    public GenerationExecutor(PipelineManager manager, ServingOptions options, ILogger? logger = null)
     {
         _manager = manager;
         _metrics = options.Metrics;
         _faults = options.FaultInjector;
-        _logger = logger;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     }
 
     /// <summary>Runs one request; throws <see cref="GenerationFailedException"/> when it fails and <see cref="OperationCanceledException"/> when cancelled.</summary>
@@ -151,8 +152,8 @@ public sealed class GenerationExecutor
 
         using var scope = NewDisposeScope();
         var prompts = items.Select(i => i.Request.Prompt).ToArray();
-        // One negative prompt per prompt ("" where a request has none, as diffusers reads a missing one); none at all
-        // when no request has one, which SDXL turns into zero embeddings.
+        // One negative prompt per prompt ("" where a request has none, as Stable Diffusion reads a missing one; SDXL
+        // batches only requests that all have one or all lack it); none at all when no request has one.
         IReadOnlyList<string>? negatives = items.All(i => i.Request.NegativePrompt is null) ? null : items.Select(i => i.Request.NegativePrompt ?? "").ToArray();
         var latents = items.Count > 1 ? BatchNoise(pipeline, r, seeds) : null;
         using var output = pipeline switch

@@ -451,7 +451,7 @@ public sealed class GenerationRequestValidator
         if (r.Task != PipelineTask.TextToImage || r.SchedulerIsStochastic) return null;
         return string.Join("|", r.Model.Directory, r.DType?.ToString() ?? "float32", r.Device, r.Width, r.Height, r.NumInferenceSteps,
             r.NumImagesPerPrompt, r.GuidanceScale.ToString("R"), r.GuidanceRescale.ToString("R"), r.ClipSkip?.ToString() ?? "-",
-            r.Scheduler.Canonical, r.NegativePrompt is null ? "no-negative" : "negative",
+            r.Scheduler.Canonical, r.Model.Kind == ModelKind.StableDiffusionXL && r.NegativePrompt is null ? "zero-negative" : "negative",
             r.OriginalSize?.ToString() ?? "-", r.TargetSize?.ToString() ?? "-", r.CropsCoordsTopLeft.ToString());
     }
 

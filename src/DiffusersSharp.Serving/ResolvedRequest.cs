@@ -41,7 +41,8 @@ public sealed record ResolvedRequest
     /// <summary>
     /// Requests with equal keys can share one pipeline call: text-to-image with the same model, dtype, device, size,
     /// steps, num_images_per_prompt, guidance (scale and rescale), clip_skip, scheduler and options, SDXL
-    /// micro-conditioning, and either all or none with a negative prompt (SDXL's empty negative is zeros, not ""); their
+    /// micro-conditioning, and for SDXL either all or none with a negative prompt (SDXL's missing negative is zeros, while
+    /// Stable Diffusion reads it as ""); their
     /// prompts, negative prompts and seeds may differ. Null (never batched) for tasks with input images and for
     /// stochastic schedulers, whose per-step noise comes from one generator per call.
     /// </summary>

@@ -137,7 +137,10 @@ public sealed class ValidationTests
         Assert.NotNull(a.BatchKey);
         Assert.Equal(a.BatchKey, b.BatchKey);
         Assert.NotEqual(a.BatchKey, validator.Validate(Good with { Width = 40 }).BatchKey);
-        Assert.NotEqual(a.BatchKey, validator.Validate(Good with { NegativePrompt = "blur" }).BatchKey);
+        // Stable Diffusion reads a missing negative prompt as ""; SDXL makes zeros of it, so there it splits batches.
+        Assert.Equal(a.BatchKey, validator.Validate(Good with { NegativePrompt = "blur" }).BatchKey);
+        var xl = validator.Validate(Good with { Model = "tiny-sdxl" });
+        Assert.NotEqual(xl.BatchKey, validator.Validate(Good with { Model = "tiny-sdxl", NegativePrompt = "blur" }).BatchKey);
         // Ancestral samplers draw noise at every step from the call's one generator: never batched.
         Assert.Null(validator.Validate(Good with { Scheduler = "euler-a" }).BatchKey);
         Assert.Null(validator.Validate(Good with { Image = Image64, Width = null, Height = null }).BatchKey);
