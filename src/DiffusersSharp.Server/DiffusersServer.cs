@@ -58,7 +58,6 @@ public sealed class DiffusersServer
         services.AddSingleton(options);
         var served = ServedModels.From(options);
         services.AddSingleton(served);
-        services.AddSingleton(_ => new ModelCatalog(served.Folder));
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<DrainState>();
@@ -72,6 +71,19 @@ public sealed class DiffusersServer
                 .WithExposedHeaders("Location", "Retry-After", "X-Request-Id")));
 
         configure?.Invoke(builder);
+        if (services.Any(d => d.ServiceType == typeof(IJobService) && Equals(d.ServiceKey, JobBackend)))
+        {
+            services.TryAddSingleton(_ => new ModelCatalog(served.Folder));
+        }
+        else
+        {
+            services.AddSingleton(sp => new LocalJobService(ToServingOptions(options, served, sp.GetRequiredService<ServerMetrics>()),
+                sp.GetRequiredService<ILoggerFactory>()));
+            services.AddKeyedSingleton<IJobService>(JobBackend, (sp, _) => sp.GetRequiredService<LocalJobService>());
+            services.AddHostedService<JobServiceHost>();
+            services.TryAddSingleton(sp => sp.GetRequiredService<LocalJobService>().Manager.Catalog);
+            services.TryAddSingleton<IModelLoader>(sp => new PipelineModelLoader(sp.GetRequiredService<LocalJobService>().Manager));
+        }
         services.AddSingleton<MeteredJobService>(sp => ActivatorUtilities.CreateInstance<MeteredJobService>(sp, sp.GetRequiredKeyedService<IJobService>(JobBackend)));
         services.AddSingleton<IJobService>(sp => sp.GetRequiredService<MeteredJobService>());
 
@@ -105,6 +117,30 @@ public sealed class DiffusersServer
         app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry).AllowAnonymous();
         return app;
     }
+
+    /// <summary>The serving library's settings from the service's.</summary>
+    public static ServingOptions ToServingOptions(ServerOptions options, ServedModels served, IServingMetrics metrics) => new()
+    {
+        ModelsDirectory = served.Folder,
+        DefaultModel = served.DefaultModel,
+        DType = options.DType switch
+        {
+            null or "float32" or "fp32" => null,
+            "float16" or "fp16" => TorchSharp.torch.ScalarType.Float16,
+            "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+            _ => throw new InvalidOperationException($"Diffuse:DType must be float32, float16 or bfloat16, got '{options.DType}'."),
+        },
+        Device = options.Device,
+        QueueCapacity = options.Queue,
+        WorkerCount = options.Workers,
+        MaxBatchSize = options.Batch,
+        MemoryBudgetBytes = options.MemoryBudgetBytes,
+        ResultCacheBytes = options.ResultCacheBytes,
+        StoreDirectory = options.DataDir ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "diffuse", "jobs"),
+        DrainTimeout = options.DrainTimeout,
+        Limits = options.Limits,
+        Metrics = metrics,
+    };
 
     /// <summary>A one-line detail for the answers ASP.NET makes itself (unknown route, wrong method, wrong content type).</summary>
     private static string? DefaultDetail(int? status) => status switch
