@@ -26,11 +26,13 @@ namespace DiffusersSharp.Server;
 public sealed class DiffusersServer
 {
     public const string GenerationRateLimit = "generation";
+    /// <summary>The key of the <see cref="IJobService"/> that runs jobs (a test may register its own under it); the HTTP layer uses it through a metering wrapper.</summary>
+    public const string JobBackend = "backend";
     public const string AdminPolicy = "admin";
 
     private DiffusersServer() { }
 
-    /// <param name="configure">Runs after the service's own registrations; a test can replace <see cref="IJobService"/> here.</param>
+    /// <param name="configure">Runs after the service's own registrations; a test can register its own job service under <see cref="JobBackend"/> here.</param>
     public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
@@ -56,7 +58,6 @@ public sealed class DiffusersServer
         services.AddSingleton(options);
         var served = ServedModels.From(options);
         services.AddSingleton(served);
-        services.AddSingleton(_ => new ModelCatalog(served.Folder));
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<DrainState>();
@@ -71,6 +72,21 @@ public sealed class DiffusersServer
 
         RedisCluster.AddIfConfigured(builder, options, served);
         configure?.Invoke(builder);
+        if (services.Any(d => d.ServiceType == typeof(IJobService) && Equals(d.ServiceKey, JobBackend)))
+        {
+            services.TryAddSingleton(_ => new ModelCatalog(served.Folder));
+        }
+        else
+        {
+            services.AddSingleton(sp => new LocalJobService(ToServingOptions(options, served, sp.GetRequiredService<ServerMetrics>()),
+                sp.GetRequiredService<ILoggerFactory>()));
+            services.AddKeyedSingleton<IJobService>(JobBackend, (sp, _) => sp.GetRequiredService<LocalJobService>());
+            services.AddHostedService<JobServiceHost>();
+            services.TryAddSingleton(sp => sp.GetRequiredService<LocalJobService>().Manager.Catalog);
+            services.TryAddSingleton<IModelLoader>(sp => new PipelineModelLoader(sp.GetRequiredService<LocalJobService>().Manager));
+        }
+        services.AddSingleton<MeteredJobService>(sp => ActivatorUtilities.CreateInstance<MeteredJobService>(sp, sp.GetRequiredKeyedService<IJobService>(JobBackend)));
+        services.AddSingleton<IJobService>(sp => sp.GetRequiredService<MeteredJobService>());
 
         var app = builder.Build();
         var drain = app.Services.GetRequiredService<DrainState>();
@@ -102,6 +118,30 @@ public sealed class DiffusersServer
         app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry).AllowAnonymous();
         return app;
     }
+
+    /// <summary>The serving library's settings from the service's.</summary>
+    public static ServingOptions ToServingOptions(ServerOptions options, ServedModels served, IServingMetrics metrics) => new()
+    {
+        ModelsDirectory = served.Folder,
+        DefaultModel = served.DefaultModel,
+        DType = options.DType switch
+        {
+            null or "float32" or "fp32" => null,
+            "float16" or "fp16" => TorchSharp.torch.ScalarType.Float16,
+            "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+            _ => throw new InvalidOperationException($"Diffuse:DType must be float32, float16 or bfloat16, got '{options.DType}'."),
+        },
+        Device = options.Device,
+        QueueCapacity = options.Queue,
+        WorkerCount = options.Workers,
+        MaxBatchSize = options.Batch,
+        MemoryBudgetBytes = options.MemoryBudgetBytes,
+        ResultCacheBytes = options.ResultCacheBytes,
+        StoreDirectory = options.DataDir ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "diffuse", "jobs"),
+        DrainTimeout = options.DrainTimeout,
+        Limits = options.Limits,
+        Metrics = metrics,
+    };
 
     /// <summary>A one-line detail for the answers ASP.NET makes itself (unknown route, wrong method, wrong content type).</summary>
     private static string? DefaultDetail(int? status) => status switch

@@ -1,12 +1,13 @@
+using DiffusersSharp.Serving;
 using Prometheus;
 
 namespace DiffusersSharp.Server;
 
 /// <summary>
 /// The service's Prometheus metrics, in a registry of its own (so two servers in one process keep separate counts),
-/// with .NET process metrics registered alongside.
+/// with .NET process metrics registered alongside. The serving library reports into it through <see cref="IServingMetrics"/>.
 /// </summary>
-public sealed class ServerMetrics
+public sealed class ServerMetrics : IServingMetrics
 {
     private static readonly double[] DurationBuckets = Histogram.ExponentialBuckets(0.005, 2, 16);
 
@@ -29,8 +30,12 @@ public sealed class ServerMetrics
         ModelCacheEvictions = factory.CreateCounter("diffuse_model_cache_evictions_total", "Models unloaded to make room.");
         ModelCacheBytes = factory.CreateGauge("diffuse_model_cache_bytes", "Bytes of weights held by loaded models.");
         ResultCacheHits = factory.CreateCounter("diffuse_result_cache_hits_total", "Requests answered from the result cache.");
-        MemoryFallbacks = factory.CreateCounter("diffuse_memory_fallbacks_total", "Jobs retried with less memory after running out (smaller batch, sliced attention, CPU).", "kind");
+        MemoryFallbacks = factory.CreateCounter("diffuse_memory_fallbacks_total", "Generations retried with less memory after running out (attention slicing, VAE tiling, split batch), by pipeline.", "pipeline");
         DeviceMemoryBytes = factory.CreateGauge("diffuse_device_memory_bytes", "Memory in use on the accelerator, by device.", "device");
+        ModelLoadDuration = factory.CreateHistogram("diffuse_model_load_duration_seconds", "Time to load a model's weights.",
+            new HistogramConfiguration { Buckets = DurationBuckets });
+        BatchSize = factory.CreateHistogram("diffuse_batch_size", "Jobs run together in one pipeline call.",
+            new HistogramConfiguration { Buckets = [1, 2, 3, 4, 6, 8, 12, 16] });
     }
 
     public CollectorRegistry Registry { get; }
@@ -47,4 +52,33 @@ public sealed class ServerMetrics
     public Counter ResultCacheHits { get; }
     public Counter MemoryFallbacks { get; }
     public Gauge DeviceMemoryBytes { get; }
+    public Histogram ModelLoadDuration { get; }
+    public Histogram BatchSize { get; }
+
+    void IServingMetrics.BatchRun(string model, int jobs) => BatchSize.Observe(jobs);
+
+    void IServingMetrics.OutOfMemoryFallback(string model, int jobs) => MemoryFallbacks.WithLabels(model).Inc();
+
+    void IServingMetrics.JobFinished(string model, JobState state, TimeSpan runTime)
+    {
+        Requests.WithLabels(model, state.ToString().ToLowerInvariant()).Inc();
+        if (state == JobState.Succeeded && runTime > TimeSpan.Zero) GenerationDuration.WithLabels(model).Observe(runTime.TotalSeconds);
+    }
+
+    void IServingMetrics.ResultCacheHit() => ResultCacheHits.Inc();
+
+    void IServingMetrics.ModelCacheHit(string model) => ModelCacheHits.Inc();
+
+    void IServingMetrics.ModelLoaded(string model, long bytes, TimeSpan loadTime)
+    {
+        ModelCacheMisses.Inc();
+        ModelCacheBytes.Inc(bytes);
+        ModelLoadDuration.Observe(loadTime.TotalSeconds);
+    }
+
+    void IServingMetrics.ModelEvicted(string model, long bytes)
+    {
+        ModelCacheEvictions.Inc();
+        ModelCacheBytes.Dec(bytes);
+    }
 }

@@ -21,8 +21,8 @@ public sealed record ServerOptions
     /// <summary>Jobs that may wait; beyond it requests get 429 with Retry-After.</summary>
     public int Queue { get; init; } = 16;
     /// <summary>Most compatible requests run together as one batch (1: no batching).</summary>
-    public int Batch { get; init; } = 1;
-    /// <summary>Folder of the job store and finished pictures; a <c>jobs</c> folder beside the models when null.</summary>
+    public int Batch { get; init; } = 4;
+    /// <summary>Folder of the job store (SQLite) and finished pictures, which survive restarts; ~/.local/share/diffuse/jobs when null.</summary>
     public string? DataDir { get; init; }
 
     /// <summary>A plain API key (e.g. from <c>--api-key</c>); hashed at start and never kept. Grants admin rights.</summary>

@@ -9,7 +9,7 @@ internal static class FakeServer
     public static Task<RunningServer> StartAsync(FakeJobService jobs, IReadOnlyDictionary<string, string?>? settings = null) =>
         RunningServer.StartAsync(settings, builder =>
         {
-            builder.Services.AddSingleton<IJobService>(services =>
+            builder.Services.AddKeyedSingleton<IJobService>(DiffusersServer.JobBackend, (services, _) =>
             {
                 var options = services.GetRequiredService<ServerOptions>();
                 var served = services.GetRequiredService<ServedModels>();

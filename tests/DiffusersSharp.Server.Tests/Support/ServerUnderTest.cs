@@ -1,15 +1,17 @@
-using DiffusersSharp.Serving;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace DiffusersSharp.Server.Tests.Support;
 
-/// <summary>The service as deployed, on the tiny model; for tests of the whole stack.</summary>
+/// <summary>The service as deployed (the serving library's LocalJobService with its SQLite store) on the tiny model.</summary>
 internal static class ServerUnderTest
 {
-    public static Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, string? folder = null) =>
-        RunningServer.StartAsync(settings, builder =>
+    public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, string? folder = null)
+    {
+        var server = await RunningServer.StartAsync(settings, folder: folder);
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!await server.Client.IsReadyAsync())
         {
-            builder.Services.AddSingleton<IJobService>(new FakeJobService(stepDelay: TimeSpan.FromMilliseconds(100)));
-            builder.Services.AddSingleton<IModelLoader, FakeModelLoader>();
-        }, folder);
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The server did not become ready (default model loaded, workers running) within 2 minutes.");
+            await Task.Delay(50);
+        }
+        return server;
+    }
 }
