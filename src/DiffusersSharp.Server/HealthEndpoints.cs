@@ -4,6 +4,7 @@ using DiffusersSharp.Serving.Redis;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DiffusersSharp.Server;
 
@@ -15,9 +16,9 @@ internal static class HealthEndpoints
         app.MapGet("/healthz", () => Results.Ok(new HealthStatus("alive")))
             .WithName("Health").WithSummary("The process is alive").Produces<HealthStatus>().AllowAnonymous();
 
-        app.MapGet("/readyz", (IJobService jobs, DrainState drain) =>
+        app.MapGet("/readyz", (IJobService jobs, DrainState drain, IServiceProvider services) =>
                 drain.Draining ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: "The server is shutting down (draining).")
-                : jobs is RedisJobService { IsReady: false } redis ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: redis.NotReadyReason)
+                : services.GetService<RedisJobService>() is { IsReady: false } redis ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: redis.NotReadyReason)
                 : !jobs.IsReady ? Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, detail: "The server is starting: the default model is not loaded or the workers are not running yet.")
                 : Results.Ok(new HealthStatus("ready")))
             .WithName("Ready").WithSummary("Ready for work: default model loaded, workers running, not draining")

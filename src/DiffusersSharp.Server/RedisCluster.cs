@@ -3,7 +3,6 @@ using DiffusersSharp.Serving.Redis;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace DiffusersSharp.Server;
@@ -29,30 +28,22 @@ public static class RedisCluster
     {
         if (Options(builder.Configuration, options) is not { } redis) return;
         var services = builder.Services;
-        var serving = new ServingOptions
-        {
-            ModelsDirectory = served.Folder,
-            DefaultModel = served.DefaultModel,
-            Limits = options.Limits,
-            Device = options.Device,
-        };
         services.AddSingleton(redis);
         services.AddSingleton(_ => RedisJobStore.ConnectAsync(redis).GetAwaiter().GetResult());
         services.AddSingleton(sp => new RedisJobService(sp.GetRequiredService<RedisJobStore>(),
-            AcceptedRequest.From(new GenerationRequestValidator(sp.GetRequiredService<ModelCatalog>(), serving))));
-        services.RemoveAll<IJobService>();
-        services.AddSingleton<IJobService>(sp => sp.GetRequiredService<RedisJobService>());
+            AcceptedRequest.From(new GenerationRequestValidator(sp.GetRequiredService<ModelCatalog>(), Serving(sp)))));
+        services.AddKeyedSingleton<IJobService>(DiffusersServer.JobBackend, (sp, _) => sp.GetRequiredService<RedisJobService>());
         services.AddHostedService<RedisMetrics>();
         if (options.Workers == 0)
         {
-            services.RemoveAll<IModelLoader>();
             services.AddSingleton<IModelLoader>(new ClusterModelLoader(null));
             return;
         }
-        // One pipeline manager per process, shared with the service's own model loading if it registered one.
-        services.TryAddSingleton(sp => new PipelineManager(serving, sp.GetRequiredService<ILoggerFactory>()));
-        services.TryAddSingleton<IModelLoader>(sp => new ClusterModelLoader(sp.GetRequiredService<PipelineManager>()));
+        services.AddSingleton(sp => new PipelineManager(Serving(sp), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IModelLoader>(sp => new ClusterModelLoader(sp.GetRequiredService<PipelineManager>()));
         services.AddHostedService(sp => new RedisWorkerHost(sp.GetRequiredService<RedisJobStore>(),
             new PipelineJobExecutor(sp.GetRequiredService<PipelineManager>()), options.Workers, sp.GetRequiredService<ILogger<RedisWorkerHost>>()));
+
+        ServingOptions Serving(IServiceProvider sp) => DiffusersServer.ToServingOptions(options, served, sp.GetRequiredService<ServerMetrics>());
     }
 }

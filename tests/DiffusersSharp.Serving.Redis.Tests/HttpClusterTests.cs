@@ -24,10 +24,16 @@ public sealed class HttpClusterTests(SharedRedis redis)
         Assert.Equal(job.Id, again.Id);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var events = new List<JobEvent>();
+        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var watching = Task.Run(async () =>
         {
-            await foreach (var e in nodeA.Client.WatchAsync(job.Id, timeout.Token)) events.Add(e);
+            await foreach (var e in nodeA.Client.WatchAsync(job.Id, timeout.Token))
+            {
+                events.Add(e);
+                connected.TrySetResult();
+            }
         });
+        await connected.Task.WaitAsync(timeout.Token);
         await cluster.WorkerAsync(executor);
         await watching;
 

@@ -155,9 +155,13 @@ public sealed class RedisJobServiceTests(SharedRedis redis)
         var executor = new FakeExecutor { StepDelay = TimeSpan.FromMilliseconds(20) };
 
         var job = await nodeB.SubmitAsync(new GenerationRequest { Prompt = "far", NumInferenceSteps = 5 });
-        var watching = Wait.ForEndAsync(nodeA, job.Id);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var events = new List<JobEvent>();
+        await using var watch = nodeA.WatchAsync(job.Id, timeout.Token).GetAsyncEnumerator();
+        Assert.True(await watch.MoveNextAsync());
+        events.Add(watch.Current);
         await cluster.WorkerAsync(executor);
-        var events = await watching;
+        while (await watch.MoveNextAsync()) events.Add(watch.Current);
 
         Assert.Equal("queued", events[0].Type);
         Assert.Equal([1, 2, 3, 4, 5], events.Where(e => e.Type == "step").Select(e => e.Job.Step));
