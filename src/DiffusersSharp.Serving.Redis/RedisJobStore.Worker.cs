@@ -81,22 +81,13 @@ public sealed partial class RedisJobStore
     internal async Task ReleaseAsync(QueueEntry entry, long attempt) =>
         await EvalAsync(RedisScripts.Release, [Keys.Job(entry.JobId)], [attempt, Keys.Events(entry.JobId).ToString()]).ConfigureAwait(false);
 
-    /// <summary>Announces a live worker (and what it runs) for metrics and operators.</summary>
-    internal Task HeartbeatAsync(string worker, string? jobId) => Guard(db =>
+    /// <summary>Announces a live worker (and what it runs) for metrics and operators; it counts as live for three heartbeats.</summary>
+    internal Task HeartbeatAsync(string worker, string? jobId)
     {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var info = JsonSerializer.Serialize(new { host = Environment.MachineName, pid = Environment.ProcessId, job = jobId });
-        var batch = db.CreateBatch();
-        var tasks = new Task[]
-        {
-            batch.StringSetAsync(Keys.Worker(worker), info, 3 * Options.HeartbeatInterval),
-            batch.SortedSetAddAsync(Keys.Workers, worker, now),
-            batch.SortedSetRemoveRangeByScoreAsync(Keys.Workers, 0, now - TimeSpan.FromHours(1).TotalMilliseconds),
-            batch.StringIncrementAsync(Keys.HeartbeatsCounter),
-        };
-        batch.Execute();
-        return Task.WhenAll(tasks);
-    });
+        return EvalAsync(RedisScripts.Heartbeat, [Keys.Workers, Keys.Worker(worker), Keys.HeartbeatsCounter],
+            [worker, (long)(3 * Options.HeartbeatInterval.TotalMilliseconds), info]);
+    }
 
     /// <summary>A worker stopping: it leaves the live list, and the consumer group once it holds no entry.</summary>
     internal Task RemoveWorkerAsync(string worker) => Guard(async db =>

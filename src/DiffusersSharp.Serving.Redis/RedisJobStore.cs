@@ -72,20 +72,17 @@ public sealed partial class RedisJobStore : IAsyncDisposable
     /// <summary>Queue depth, workers and claim counts as Redis sees them now.</summary>
     public Task<RedisClusterStats> GetStatsAsync() => Guard(async db =>
     {
-        var depth = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Depth, [Keys.Stream], [RedisKeys.Group]).ConfigureAwait(false))!;
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var aliveSince = now - (long)(3 * Options.HeartbeatInterval.TotalMilliseconds);
-        var workers = db.SortedSetLengthAsync(Keys.Workers, aliveSince, double.PositiveInfinity);
-        var counters = db.StringGetAsync([Keys.ClaimsCounter, Keys.HeartbeatsCounter]);
-        var cacheBytes = db.StringGetAsync(Keys.CacheBytes);
-        await Task.WhenAll(workers, counters, cacheBytes).ConfigureAwait(false);
+        var depth = db.ScriptEvaluateAsync(RedisScripts.Depth, [Keys.Stream, Keys.Workers], [RedisKeys.Group]);
+        var counters = db.StringGetAsync([Keys.ClaimsCounter, Keys.HeartbeatsCounter, Keys.CacheBytes]);
+        await Task.WhenAll(depth, counters).ConfigureAwait(false);
+        var d = (RedisResult[])depth.Result!;
         return new RedisClusterStats(
-            Waiting: (int)(long)depth[0],
-            Running: (int)(long)depth[1],
-            LiveWorkers: (int)workers.Result,
+            Waiting: (int)(long)d[0],
+            Running: (int)(long)d[1],
+            LiveWorkers: (int)(long)d[2],
             Claims: (long?)counters.Result[0] ?? 0,
             Heartbeats: (long?)counters.Result[1] ?? 0,
-            CacheBytes: (long?)cacheBytes.Result ?? 0);
+            CacheBytes: (long?)counters.Result[2] ?? 0);
     });
 
     internal async Task<T> Guard<T>(Func<IDatabase, Task<T>> operation)

@@ -29,7 +29,7 @@ public sealed class RedisKeys(string prefix)
     /// <summary>Bytes the cache holds by its own count.</summary>
     public RedisKey CacheBytes => Prefix + "cache-bytes";
 
-    /// <summary>Sorted set of worker name → last heartbeat (ms).</summary>
+    /// <summary>Sorted set of worker name → when its heartbeat expires (ms, Redis clock).</summary>
     public RedisKey Workers => Prefix + "workers";
 
     public RedisKey Worker(string name) => Prefix + "worker:" + name;

@@ -178,11 +178,27 @@ internal static class RedisScripts
         return 1
         """;
 
-    /// <summary>KEYS: stream. ARGV: group. Returns {waiting, pending (taken by a worker, not yet acknowledged)}.</summary>
+    /// <summary>
+    /// KEYS: stream, workers. ARGV: group. Returns {waiting, pending (taken by a worker, not yet acknowledged),
+    /// live workers (heartbeat not yet expired, by Redis's clock)}.
+    /// </summary>
     public const string Depth = Prelude + """
         local w = waiting(KEYS[1], ARGV[1])
         local len = redis.call('XLEN', KEYS[1])
-        return {w, len - w}
+        return {w, len - w, redis.call('ZCOUNT', KEYS[2], now_ms(), '+inf')}
+        """;
+
+    /// <summary>
+    /// A worker's heartbeat, timed by Redis's clock so machines' clocks need not agree. KEYS: workers, worker key,
+    /// heartbeat counter. ARGV: worker, expiry ms, what it runs (JSON). The sorted set scores each worker by when its
+    /// heartbeat expires; workers silent for an hour leave it.
+    /// </summary>
+    public const string Heartbeat = Prelude + """
+        local now = tonumber(now_ms())
+        redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - 3600000))
+        redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+        return redis.call('INCR', KEYS[3])
         """;
 
     /// <summary>

@@ -14,7 +14,7 @@ public sealed class LoadTests(SharedRedis redis)
     public async Task EveryAcceptedJobCompletesExactlyOnceForItsClient()
     {
         const int clients = 50, perClient = 10;
-        await using var cluster = new Cluster(redis.Options(o => o with { MaxQueueLength = 40, RetryAfter = TimeSpan.FromMilliseconds(50) }));
+        await using var cluster = new Cluster(redis.Options(o => o with { MaxQueueLength = 40, RetryAfter = TimeSpan.FromMilliseconds(50), ClaimIdleTime = TimeSpan.FromMinutes(1) }));
         RedisJobService[] nodes = [await cluster.ApiNodeAsync(), await cluster.ApiNodeAsync()];
         var executor = new FakeExecutor();
         for (var i = 0; i < 3; i++) await cluster.WorkerAsync(executor);

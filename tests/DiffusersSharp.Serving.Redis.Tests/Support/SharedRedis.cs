@@ -27,7 +27,8 @@ public sealed class SharedRedis : IDisposable
         {
             Configuration = Address,
             KeyPrefix = "t" + Guid.NewGuid().ToString("N")[..10] + ":",
-            ClaimIdleTime = TimeSpan.FromMilliseconds(600),
+            // Long enough that a live worker on a busy machine is not taken for dead; short enough to keep claim tests quick.
+            ClaimIdleTime = TimeSpan.FromSeconds(2),
             HeartbeatInterval = TimeSpan.FromMilliseconds(150),
             PollInterval = TimeSpan.FromMilliseconds(200),
         };
