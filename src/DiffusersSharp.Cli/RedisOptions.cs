@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using DiffusersSharp.Serving.Redis;
 
 namespace DiffusersSharp.Cli;
@@ -76,6 +77,23 @@ internal sealed class RedisOptions
             LargeResultBytes = (long)(Positive(result.GetValue(LargeResultMb), LargeResultMb.Name) * (1 << 20)),
             CacheBudgetBytes = (long)(cacheMb * (1 << 20)),
         };
+    }
+
+    /// <summary>The settings <c>serve</c> passes to the server for these options (<c>Diffuse:Redis:*</c>, read back as <see cref="RedisServingOptions"/>).</summary>
+    public static void AddSettings(RedisServingOptions redis, IDictionary<string, string?> settings)
+    {
+        const string section = "Diffuse:Redis:";
+        var c = CultureInfo.InvariantCulture;
+        settings[section + nameof(RedisServingOptions.Configuration)] = redis.Configuration;
+        settings[section + nameof(RedisServingOptions.KeyPrefix)] = redis.KeyPrefix;
+        settings[section + nameof(RedisServingOptions.ClaimIdleTime)] = redis.ClaimIdleTime.ToString("c", c);
+        settings[section + nameof(RedisServingOptions.HeartbeatInterval)] = redis.HeartbeatInterval.ToString("c", c);
+        settings[section + nameof(RedisServingOptions.PollInterval)] = redis.PollInterval.ToString("c", c);
+        settings[section + nameof(RedisServingOptions.MaxAttempts)] = redis.MaxAttempts.ToString(c);
+        settings[section + nameof(RedisServingOptions.ResultTtl)] = redis.ResultTtl.ToString("c", c);
+        settings[section + nameof(RedisServingOptions.SharedResultFolder)] = redis.SharedResultFolder;
+        settings[section + nameof(RedisServingOptions.LargeResultBytes)] = redis.LargeResultBytes.ToString(c);
+        settings[section + nameof(RedisServingOptions.CacheBudgetBytes)] = redis.CacheBudgetBytes.ToString(c);
     }
 
     private static double Positive(double value, string name) =>

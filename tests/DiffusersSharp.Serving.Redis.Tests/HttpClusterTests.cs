@@ -53,6 +53,28 @@ public sealed class HttpClusterTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task ASeededRequestRepeatedOnAnotherNodeComesFromTheSharedCache()
+    {
+        var options = redis.Options();
+        await using var nodeA = await ApiNode.StartAsync(options);
+        await using var nodeB = await ApiNode.StartAsync(options);
+        await using var cluster = new Cluster(options);
+        var executor = new FakeExecutor();
+        await cluster.WorkerAsync(executor);
+
+        var first = await nodeA.Client.RunAsync(Request("cached") with { Seed = 5 });
+        var repeat = await nodeB.Client.SubmitAsync(Request("cached") with { Seed = 5 });
+        var other = await nodeB.Client.RunAsync(Request("cached") with { Seed = 6 });
+
+        Assert.False(first.Job.Cached);
+        Assert.Equal(JobState.Succeeded, repeat.State);
+        Assert.True(repeat.Cached);
+        Assert.Equal(first.Images[0], await nodeA.Client.GetImageAsync(repeat.Id, 0));
+        Assert.False(other.Job.Cached);
+        Assert.Equal(2, executor.Runs["cached"]);
+    }
+
+    [Fact]
     public async Task TheClusterWideQueueLimitAnswers429OnEveryNode()
     {
         var options = redis.Options();
