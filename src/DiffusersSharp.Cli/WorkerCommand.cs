@@ -71,9 +71,9 @@ internal static class WorkerCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
 
-        using var manager = new PipelineManager(serving, loggers);
-        if (manager.Catalog.Names() is not { Count: > 0 } names)
-            throw new ArgumentException($"--models: '{serving.ModelsDirectory}' holds no model folders.");
+        var names = new ModelCatalog(serving.ModelsDirectory).Names();
+        if (names.Count == 0) throw new ArgumentException($"--models: '{serving.ModelsDirectory}' holds no model folders.");
+        using var manager = new PipelineManager(serving with { DefaultModel = serving.DefaultModel ?? names[0] }, loggers);
         await manager.PreloadAsync(serving.DefaultModel ?? names[0], stop.Token).ConfigureAwait(false);
         await using var store = await RedisJobStore.ConnectAsync(options).ConfigureAwait(false);
         var executor = new PipelineJobExecutor(manager);

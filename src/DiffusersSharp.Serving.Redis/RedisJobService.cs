@@ -54,7 +54,7 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
         // Without a seed the pictures are not reproducible; one is drawn now so that a job run again after a
         // worker died gives the same picture. Only requests that name their seed are cacheable.
         var cacheKey = _store.Cache.Enabled ? accepted.CacheKey : null;
-        var seeded = request.Seed is null ? request with { Seed = Random.Shared.NextInt64(0, 1L << 53) } : request;
+        var seeded = request with { Seed = request.Seed ?? Random.Shared.NextInt64(0, 1L << 53), Model = accepted.Model ?? request.Model };
         var json = JsonSerializer.Serialize(seeded);
         var totalSteps = accepted.TotalSteps;
 

@@ -109,6 +109,7 @@ public sealed class RedisWorker
         var start = await _store.StartAsync(entry, Name).ConfigureAwait(false);
         if (!start.Run) return;
         var attempt = start.Attempt;
+        _logger.LogInformation("Job {Job} started on worker {Worker} (attempt {Attempt})", entry.JobId, Name, attempt);
         using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         lock (_gate) _current = (entry.JobId, jobCts);
         var renew = RenewLoopAsync(entry, attempt, jobCts);
@@ -158,6 +159,7 @@ public sealed class RedisWorker
         var ended = await PersistAsync(() => _store.FinishAsync(entry, attempt, JobState.Succeeded, images.Count, null, store, cached), stopping).ConfigureAwait(false);
         if (!ended) return;
         Interlocked.Increment(ref _completed);
+        _logger.LogInformation("Job {Job} succeeded on worker {Worker} ({Count} picture(s){Cached})", entry.JobId, Name, images.Count, cached ? ", from the cache" : "");
         if (!cached && start.CacheKey is not null)
             await TryAsync(() => _store.Cache.PutAsync(start.CacheKey, images)).ConfigureAwait(false);
     }
