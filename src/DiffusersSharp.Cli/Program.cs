@@ -7,4 +7,8 @@ root.Subcommands.Add(Img2ImgCommand.Create());
 root.Subcommands.Add(InpaintCommand.Create());
 root.Subcommands.Add(ControlNetCommand.Create());
 root.Subcommands.Add(SchedulersCommand.Create());
-return await root.Parse(args).InvokeAsync();
+root.Subcommands.Add(ServeCommand.Create());
+var parsed = root.Parse(args);
+// 'serve' drains running jobs on Ctrl+C or SIGTERM (up to its drain timeout): the web host handles those signals itself.
+var configuration = parsed.CommandResult.Command.Name == "serve" ? new InvocationConfiguration { ProcessTerminationTimeout = null } : null;
+return await parsed.InvokeAsync(configuration);
