@@ -19,6 +19,9 @@ public interface IServingMetrics
 
     void ResultCacheMiss() { }
 
+    /// <summary>A pipeline call found its model already loaded.</summary>
+    void ModelCacheHit(string model) { }
+
     /// <summary>A model's pipelines were loaded, taking <paramref name="bytes"/> of parameters.</summary>
     void ModelLoaded(string model, long bytes, TimeSpan loadTime) { }
 

@@ -145,6 +145,7 @@ public sealed class PipelineManager : IDisposable
             {
                 cached.Leases++;
                 cached.LastUsed = ++_clock;
+                _metrics.ModelCacheHit(info.Name);
                 return cached;
             }
             if (!_loading.TryGetValue(slot, out loading))
