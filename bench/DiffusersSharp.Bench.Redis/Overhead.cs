@@ -5,69 +5,54 @@ using TorchSharp;
 
 namespace DiffusersSharp.Bench.Redis;
 
-/// <summary>Latency of jobs run one after another, submit to pictures, through the single-process queue or Redis (worker in the same process).</summary>
+/// <summary>
+/// Latency of jobs run one after another, submit to pictures (<c>GenerateAsync</c>), through the single-process queue
+/// and through Redis with the worker in the same process. Jobs alternate between the two, so a machine whose load
+/// changes during the run affects both alike, and the overhead is the median of the paired differences.
+/// </summary>
 internal static class Overhead
 {
-    public sealed record Latency(IReadOnlyList<double> Milliseconds)
+    public static async Task<Latency> NoOpAsync(string redis, int jobs)
     {
-        public double P50 => Percentile(0.5);
-        public double P90 => Percentile(0.9);
-
-        private double Percentile(double p)
-        {
-            var sorted = Milliseconds.Order().ToArray();
-            return sorted[(int)Math.Min(sorted.Length - 1, Math.Round(p * (sorted.Length - 1)))];
-        }
-    }
-
-    public static Latency Merge(IEnumerable<Latency> parts) => new(parts.SelectMany(p => p.Milliseconds).ToArray());
-
-    public static async Task<Latency> LocalAsync(string models, int jobs)
-    {
-        torch.set_num_threads(1);
-        await using var service = new LocalJobService(Serving(models) with { ResultCacheBytes = 0 });
-        await service.StartAsync();
-        return await MeasureAsync(service, jobs, steps: 1);
-    }
-
-    /// <param name="executor">The worker's executor; the tiny model through a pipeline manager when null.</param>
-    public static async Task<Latency> RedisAsync(string redis, string models, int jobs, IJobExecutor? executor, int steps)
-    {
-        torch.set_num_threads(1);
-        var options = new RedisServingOptions { Configuration = redis, KeyPrefix = $"bench-{Guid.NewGuid():N}:", CacheBudgetBytes = 0 };
-        await using var store = await RedisJobStore.ConnectAsync(options);
-        using var manager = executor is null ? new PipelineManager(Serving(models)) : null;
-        if (manager is not null) await manager.PreloadAsync("tiny-sd");
-        // Validated as the single-process service validates, so both sides do the same work.
-        await using var api = new RedisJobService(store, manager is null ? null : AcceptedRequest.From(manager.Validator));
-        var worker = new RedisWorker(store, executor ?? new PipelineJobExecutor(manager!));
-        using var stop = new CancellationTokenSource();
-        var running = Task.Run(() => worker.RunAsync(stop.Token));
-        try
-        {
-            return await MeasureAsync(api, jobs, steps);
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await running;
-        }
-    }
-
-    private static ServingOptions Serving(string models) => new() { ModelsDirectory = models, DefaultModel = "tiny-sd", WorkerCount = 1, MaxBatchSize = 1 };
-
-    private static async Task<Latency> MeasureAsync(IJobService service, int jobs, int steps)
-    {
+        await using var node = await RedisNode.StartAsync(redis, new NoOpExecutor(), validator: null);
         var times = new List<double>();
         for (var i = -10; i < jobs; i++)
         {
-            var request = new GenerationRequest { Prompt = $"job {i}", NumInferenceSteps = steps, Width = 64, Height = 64, Seed = 10_000 + i };
-            var clock = Stopwatch.StartNew();
-            var result = await service.GenerateAsync(request);
-            var ms = clock.Elapsed.TotalMilliseconds;
-            if (result.Job.State != JobState.Succeeded) throw new InvalidOperationException($"Job ended {result.Job.State}: {result.Job.Error}");
+            var ms = await TimeAsync(node.Api, i);
             if (i >= 0) times.Add(ms);
         }
         return new Latency(times);
+    }
+
+    public static async Task<(Latency Local, Latency Redis, double PairedMedian)> PairedAsync(string redis, string models, int jobs)
+    {
+        torch.set_num_threads(1);
+        var serving = new ServingOptions { ModelsDirectory = models, DefaultModel = "tiny-sd", WorkerCount = 1, MaxBatchSize = 1, ResultCacheBytes = 0 };
+        await using var local = new LocalJobService(serving);
+        await local.StartAsync();
+        using var manager = new PipelineManager(serving);
+        await manager.PreloadAsync("tiny-sd");
+        // Validated as the single-process service validates, so both sides do the same work.
+        await using var node = await RedisNode.StartAsync(redis, new PipelineJobExecutor(manager), AcceptedRequest.From(manager.Validator));
+        var (l, r) = (new List<double>(), new List<double>());
+        for (var i = -10; i < jobs; i++)
+        {
+            var a = await TimeAsync(local, i);
+            var b = await TimeAsync(node.Api, i);
+            if (i < 0) continue;
+            l.Add(a);
+            r.Add(b);
+        }
+        return (new Latency(l), new Latency(r), new Latency(r.Zip(l, (x, y) => x - y).ToArray()).P50);
+    }
+
+    private static async Task<double> TimeAsync(IJobService service, int i)
+    {
+        var request = new GenerationRequest { Prompt = $"job {i}", NumInferenceSteps = 1, Width = 64, Height = 64, Seed = 10_000 + i };
+        var clock = Stopwatch.StartNew();
+        var result = await service.GenerateAsync(request);
+        var ms = clock.Elapsed.TotalMilliseconds;
+        if (result.Job.State != JobState.Succeeded) throw new InvalidOperationException($"Job ended {result.Job.State}: {result.Job.Error}");
+        return ms;
     }
 }

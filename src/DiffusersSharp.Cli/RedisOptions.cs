@@ -82,7 +82,7 @@ internal sealed class RedisOptions
     /// <summary>The settings <c>serve</c> passes to the server for these options (<c>Diffuse:Redis:*</c>, read back as <see cref="RedisServingOptions"/>).</summary>
     public static void AddSettings(RedisServingOptions redis, IDictionary<string, string?> settings)
     {
-        const string section = "Diffuse:Redis:";
+        const string section = DiffusersSharp.Server.RedisCluster.Section + ":";
         var c = CultureInfo.InvariantCulture;
         settings[section + nameof(RedisServingOptions.Configuration)] = redis.Configuration;
         settings[section + nameof(RedisServingOptions.KeyPrefix)] = redis.KeyPrefix;

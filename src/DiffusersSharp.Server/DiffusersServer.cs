@@ -44,7 +44,7 @@ public sealed class DiffusersServer
         {
             o.IncludeScopes = true;
             o.UseUtcTimestamp = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
         });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

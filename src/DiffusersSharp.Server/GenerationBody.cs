@@ -8,7 +8,7 @@ namespace DiffusersSharp.Server;
 /// <summary>Reads a generation request's JSON body; malformed JSON and wrong types become 400s naming the field.</summary>
 internal static class GenerationBody
 {
-    public static async Task<(GenerationRequest Request, OpenAiImageFields OpenAi)> ReadAsync(HttpRequest http, CancellationToken cancellationToken)
+    public static async Task<(GenerationRequest Request, OpenAiImageFields OpenAi)> ReadAsync(HttpRequest http, ServerOptions options, CancellationToken cancellationToken)
     {
         if (!http.HasJsonContentType())
             throw new RequestProblemException(StatusCodes.Status415UnsupportedMediaType, "Send the request as JSON (Content-Type: application/json).");
@@ -20,6 +20,8 @@ internal static class GenerationBody
         var request = JsonSerializer.Deserialize<GenerationRequest>(json, ServerJson.Options)
             ?? throw Problems.Field("body", "The body must be a JSON object, not null.");
         var openAi = JsonSerializer.Deserialize<OpenAiImageFields>(json, ServerJson.Options)!;
+        if (request.NumInferenceSteps is null && options.DefaultSteps is { } steps)
+            request = request with { NumInferenceSteps = steps };
         return (ApplyOpenAi(request, openAi), openAi);
     }
 

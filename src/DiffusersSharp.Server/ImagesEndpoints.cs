@@ -31,9 +31,9 @@ internal static class ImagesEndpoints
             .RequireRateLimiting(DiffusersServer.GenerationRateLimit);
     }
 
-    private static async Task<IResult> Generate(HttpContext http, IJobService jobs, ILogger<DiffusersServer> logger)
+    private static async Task<IResult> Generate(HttpContext http, IJobService jobs, ServerOptions options, ILogger<DiffusersServer> logger)
     {
-        var (request, openAi) = await GenerationBody.ReadAsync(http.Request, http.RequestAborted);
+        var (request, openAi) = await GenerationBody.ReadAsync(http.Request, options, http.RequestAborted);
         var png = WantsPng(http.Request);
         if (png && request.NumImagesPerPrompt > 1 && !AcceptsJson(http.Request))
             throw new RequestProblemException(StatusCodes.Status406NotAcceptable, "Accept: image/png returns one picture; ask for num_images_per_prompt = 1 or accept application/json.");

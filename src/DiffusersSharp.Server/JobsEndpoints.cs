@@ -56,9 +56,9 @@ internal static class JobsEndpoints
         ? Results.Problem(statusCode: StatusCodes.Status409Conflict, detail: $"Job {job.Id} was cancelled.")
         : Results.Problem(statusCode: StatusCodes.Status500InternalServerError, detail: $"Job {job.Id} failed: {job.Error ?? "unknown error"}");
 
-    private static async Task<IResult> Submit(HttpContext http, IJobService jobs, ILogger<DiffusersServer> logger)
+    private static async Task<IResult> Submit(HttpContext http, IJobService jobs, ServerOptions options, ILogger<DiffusersServer> logger)
     {
-        var (request, _) = await GenerationBody.ReadAsync(http.Request, http.RequestAborted);
+        var (request, _) = await GenerationBody.ReadAsync(http.Request, options, http.RequestAborted);
         var key = http.Request.Headers["Idempotency-Key"].ToString();
         var job = await jobs.SubmitAsync(request, key.Length > 0 ? key : null, http.RequestAborted);
         logger.LogInformation("Job {JobId} accepted ({State})", job.Id, job.State);

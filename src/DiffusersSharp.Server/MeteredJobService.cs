@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace DiffusersSharp.Server;
 
 /// <summary>
-/// Wraps the job service the HTTP layer uses to measure what only a job's events show: jobs in progress and the
-/// duration of each denoising step, by pipeline; requests refused before a job exists (invalid, queue full) are
+/// Wraps the job service the HTTP layer uses to measure what only a job's events show: jobs in progress, time
+/// queued and the duration of each denoising step, by pipeline; requests refused before a job exists (invalid, queue full) are
 /// counted too. Works over any <see cref="IJobService"/>, local or remote.
 /// </summary>
 internal sealed class MeteredJobService : IJobService, IDisposable
@@ -121,10 +121,11 @@ internal sealed class MeteredJobService : IJobService, IDisposable
         public void Report(JobEvent value)
         {
             var now = Stopwatch.GetTimestamp();
-            if (value.Job.State == JobState.Running && Interlocked.Exchange(ref _running, 1) == 0)
+            if (value.Job.State == JobState.Running && Interlocked.CompareExchange(ref _running, 1, 0) == 0)
             {
                 metrics.JobsInProgress.Inc();
                 Volatile.Write(ref _lastStep, now);
+                if (value.Job.StartedAt is { } started) metrics.QueueWait.Observe(Math.Max(0, (started - value.Job.CreatedAt).TotalSeconds));
             }
             if (value.Type == "step" && Volatile.Read(ref _running) == 1)
             {

@@ -34,6 +34,8 @@ public sealed record ServerOptions
 
     /// <summary>Largest request body; larger ones get 413 before being read.</summary>
     public long MaxRequestBodyBytes { get; init; } = 48L << 20;
+    /// <summary>num_inference_steps for requests that give none (OpenAI clients cannot); the pipeline's default (50) when null.</summary>
+    public int? DefaultSteps { get; init; }
     /// <summary>What a request may ask for (steps, pixels, pictures, input picture size...); checked before any work.</summary>
     public ValidationLimits Limits { get; init; } = new();
     /// <summary>The dtype models load in: float32 (default), float16 or bfloat16.</summary>

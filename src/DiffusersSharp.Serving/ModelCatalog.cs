@@ -57,10 +57,11 @@ public sealed partial class ModelCatalog
         {
             return info.Value;
         }
-        catch (Exception e) when (e is not RequestValidationException)
+        catch (Exception e)
         {
+            // Not remembered: the folder may be fixed while the service runs.
             _models.TryRemove(name, out _);
-            throw new RequestValidationException(field, $"model '{name}' cannot be read: {e.Message}");
+            throw new RequestValidationException(field, e is NotSupportedException ? e.Message : $"model '{name}' cannot be read: {e.Message}");
         }
     }
 
@@ -82,7 +83,7 @@ public sealed partial class ModelCatalog
             var configPath = Path.Combine(directory, "config.json");
             var config = File.Exists(configPath) ? ModelConfig.Load(configPath) : null;
             if (config?.ClassName != "ControlNetModel")
-                throw new RequestValidationException("model", $"'{name}' holds no diffusers pipeline (model_index.json) or ControlNetModel.");
+                throw new NotSupportedException($"'{name}' holds no diffusers pipeline (model_index.json) or ControlNetModel.");
             return new ModelInfo
             {
                 Name = name, Directory = directory, Kind = ModelKind.ControlNet, ClassName = "ControlNetModel",
@@ -94,7 +95,7 @@ public sealed partial class ModelCatalog
         var index = ModelIndex.Load(directory);
         var kind = StableDiffusionClasses.Contains(index.ClassName) ? ModelKind.StableDiffusion
             : StableDiffusionXLClasses.Contains(index.ClassName) ? ModelKind.StableDiffusionXL
-            : throw new RequestValidationException("model",
+            : throw new NotSupportedException(
                 $"'{name}' holds a {index.ClassName}; the service runs {string.Join(", ", StableDiffusionClasses.Concat(StableDiffusionXLClasses))}.");
         var unet = ModelConfig.Load(Path.Combine(directory, "unet", "config.json"));
         var vae = ModelConfig.Load(Path.Combine(directory, "vae", "config.json"));

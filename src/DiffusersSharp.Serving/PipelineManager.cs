@@ -24,6 +24,7 @@ public sealed class PipelineManager : IDisposable
     private readonly Dictionary<ModelSlot, LoadedModel> _models = [];
     private readonly Dictionary<ModelSlot, Loading> _loading = [];
     private long _clock;
+    private long _budget;
     private int _loadCount;
     private bool _disposed;
 
@@ -41,6 +42,7 @@ public sealed class PipelineManager : IDisposable
         if (options.MemoryBudgetBytes <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.MemoryBudgetBytes, "ServingOptions.MemoryBudgetBytes must be positive.");
         _options = options;
+        _budget = options.MemoryBudgetBytes;
         _metrics = options.Metrics;
         loggerFactory ??= NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger<PipelineManager>();
@@ -55,6 +57,26 @@ public sealed class PipelineManager : IDisposable
 
     /// <summary>Runs validated requests (alone or batched) on this manager's pipelines; what a worker calls.</summary>
     public GenerationExecutor Executor { get; }
+
+    /// <summary>
+    /// The memory budget in parameter bytes (initially <see cref="ServingOptions.MemoryBudgetBytes"/>); lowering it
+    /// evicts unused models at once.
+    /// </summary>
+    public long MemoryBudgetBytes
+    {
+        get { lock (_lock) return _budget; }
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value);
+            List<LoadedModel> evicted;
+            lock (_lock)
+            {
+                _budget = value;
+                evicted = TakeEvictions();
+            }
+            DisposeEvicted(evicted);
+        }
+    }
 
     /// <summary>How many model loads have run (a shared load counts once).</summary>
     public int LoadCount => Volatile.Read(ref _loadCount);
@@ -212,7 +234,7 @@ public sealed class PipelineManager : IDisposable
     {
         var evicted = new List<LoadedModel>();
         var total = _models.Values.Sum(m => m.Bytes);
-        while (total > _options.MemoryBudgetBytes)
+        while (total > _budget)
         {
             var victim = _models.Values.Where(m => m.Leases == 0).MinBy(m => m.LastUsed);
             if (victim is null) break;
@@ -220,8 +242,8 @@ public sealed class PipelineManager : IDisposable
             total -= victim.Bytes;
             evicted.Add(victim);
         }
-        if (total > _options.MemoryBudgetBytes && _models.Count > 0)
-            _logger.LogWarning("Models in use take {Bytes} bytes, over the memory budget of {Budget}", total, _options.MemoryBudgetBytes);
+        if (total > _budget && _models.Count > 0)
+            _logger.LogWarning("Models in use take {Bytes} bytes, over the memory budget of {Budget}", total, _budget);
         return evicted;
     }
 

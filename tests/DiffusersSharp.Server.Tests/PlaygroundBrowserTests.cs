@@ -1,6 +1,7 @@
 using DiffusersSharp.Server.Tests.Support;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Support.UI;
+using SixLabors.ImageSharp;
 
 namespace DiffusersSharp.Server.Tests;
 
@@ -22,6 +23,8 @@ public sealed class PlaygroundBrowserTests
             browser.FindElement(By.Id("prompt")).SendKeys("a small red house");
             SetValue(browser, "steps", "2");
             SetValue(browser, "seed", "7");
+            SetValue(browser, "width", "64");
+            SetValue(browser, "height", "64");
             // Records every value the progress bar takes, to see it fed step by step by the event stream.
             ((IJavaScriptExecutor)browser).ExecuteScript("""
                 window.progressValues = [];
@@ -42,8 +45,12 @@ public sealed class PlaygroundBrowserTests
             var history = browser.FindElements(By.CssSelector("#history figure"));
             Assert.Contains("a small red house", Assert.Single(history).Text);
 
+            // The README's picture of the playground: DIFFUSE_SCREENSHOT=docs/playground.png, saved with a palette to stay small.
             if (Environment.GetEnvironmentVariable("DIFFUSE_SCREENSHOT") is { Length: > 0 } screenshot)
-                ((ITakesScreenshot)browser).GetScreenshot().SaveAsFile(screenshot);
+            {
+                using var image = Image.Load(((ITakesScreenshot)browser).GetScreenshot().AsByteArray);
+                image.SaveAsPng(screenshot, new SixLabors.ImageSharp.Formats.Png.PngEncoder { ColorType = SixLabors.ImageSharp.Formats.Png.PngColorType.Palette });
+            }
         }
         finally
         {

@@ -58,6 +58,42 @@ public sealed class WorkerProcessTests(SharedRedis redis)
         Assert.Equal(0, survivor.Terminate(TimeSpan.FromSeconds(30)));
     }
 
+    [Fact]
+    public async Task ServeWithRedisAndNoWorkersIsAnApiNodeForWorkersElsewhere()
+    {
+        var options = redis.Options(o => o with { CacheBudgetBytes = 0 });
+        var port = FreePort();
+        using var node = WorkerProcess.Serve(options, port, "--workers", "0");
+        using var worker = WorkerProcess.Start(options);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(30) };
+        using var client = new DiffusersSharp.Client.DiffusersClient(http);
+        await Wait.UntilAsync(async () =>
+        {
+            try
+            {
+                return (await http.GetAsync("readyz")).IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return !node.HasExited ? false : throw new InvalidOperationException($"diffuse serve exited:\n{node.Output}");
+            }
+        }, TimeSpan.FromSeconds(120), "diffuse serve to be ready");
+
+        var result = await client.RunAsync(Request("a red door", 3, 9));
+
+        Assert.True(result.Job.State == JobState.Succeeded, $"{result.Job.Error}\n{worker.Output}");
+        Assert.Equal((byte)0x89, Assert.Single(result.Images)[0]);
+        Assert.Contains("diffuse_redis_live_workers 1", await http.GetStringAsync("metrics"));
+        Assert.Equal(0, node.Terminate(TimeSpan.FromSeconds(60)));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     /// <summary>The pid in the consumer name (<c>host-pid-suffix</c>) of the worker that ran the job last.</summary>
     private static async Task<int> WorkerPidAsync(IDatabase db, RedisServingOptions options, string jobId)
     {

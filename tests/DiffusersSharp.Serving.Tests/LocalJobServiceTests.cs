@@ -124,6 +124,36 @@ public sealed class LocalJobServiceTests(SharedManager shared) : IClassFixture<S
     }
 
     [Fact]
+    public async Task CancellingOneJobOfABatchLeavesTheOthers()
+    {
+        var metrics = new RecordingMetrics();
+        using var gate = new Gate();
+        using var batchEntered = new ManualResetEventSlim();
+        using var batchOpen = new ManualResetEventSlim();
+        var faults = new DelegateFaultInjector(a =>
+        {
+            gate.Injector.BeforePipelineCall(a);
+            if (a.Prompts.Count < 2) return;
+            batchEntered.Set();
+            Assert.True(batchOpen.Wait(TimeSpan.FromMinutes(1)));
+        });
+        await using var service = await Jobs.StartedAsync(TestModels.Options(metrics) with { FaultInjector = faults }, _manager);
+        var hold = await service.SubmitAsync(TestModels.TextToImage("hold"));
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)));
+        var cancelled = await service.SubmitAsync(TestModels.TextToImage("a", seed: 1));
+        var kept = await service.SubmitAsync(TestModels.TextToImage("b", seed: 2));
+        gate.Open.Set();
+        Assert.True(batchEntered.Wait(TimeSpan.FromMinutes(1)));
+        Assert.True(await service.CancelAsync(cancelled.Id));
+        batchOpen.Set();
+        Assert.Equal(JobState.Cancelled, (await Jobs.FinishedAsync(service, cancelled.Id)).State);
+        Assert.Equal(JobState.Succeeded, (await Jobs.FinishedAsync(service, kept.Id)).State);
+        Assert.Equal(JobState.Succeeded, (await Jobs.FinishedAsync(service, hold.Id)).State);
+        Assert.Equal([1, 2], metrics.Batches);
+        Assert.Null(await service.GetImageAsync(cancelled.Id, 0));
+    }
+
+    [Fact]
     public async Task AJobPastItsTimeoutFails()
     {
         var slow = new DelegateFaultInjector(a =>
@@ -282,6 +312,33 @@ public sealed class LocalJobServiceTests(SharedManager shared) : IClassFixture<S
             foreach (var id in new[] { interrupted, queued, idempotent })
                 Assert.Equal(JobState.Succeeded, (await Jobs.FinishedAsync(second, id)).State);
             Assert.True(Png.MaxDifference((await _manager.GenerateAsync(TestModels.TextToImage("queued", seed: 6))).Images[0], (await second.GetImageAsync(queued, 0))!) <= 1);
+        }
+        finally
+        {
+            Directory.Delete(store, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task JobsRunningWhenTheProcessDiedRunAgainAndBadOnesFail()
+    {
+        var store = Directory.CreateTempSubdirectory("serving-store-").FullName;
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            using (var crashed = new SqliteJobStore(store))
+            {
+                await crashed.AddAsync(new StoredJob(new JobInfo { Id = "running1", State = JobState.Running, CreatedAt = now, StartedAt = now, Step = 1 },
+                    TestModels.TextToImage(seed: 11), null));
+                await crashed.AddAsync(new StoredJob(new JobInfo { Id = "invalid1", State = JobState.Queued, CreatedAt = now },
+                    TestModels.TextToImage() with { Model = "removed-model" }, null));
+            }
+            await using var service = await Jobs.StartedAsync(TestModels.Options() with { StoreDirectory = store }, _manager);
+            var resumed = await Jobs.FinishedAsync(service, "running1");
+            Assert.Equal((JobState.Succeeded, 1, 11L), (resumed.State, resumed.ImageCount, resumed.Seed!.Value));
+            var invalid = (await service.GetAsync("invalid1"))!;
+            Assert.Equal(JobState.Failed, invalid.State);
+            Assert.Contains("removed-model", invalid.Error);
         }
         finally
         {

@@ -159,4 +159,25 @@ public sealed class ValidationTests
         Assert.NotEqual(key, validator.Validate(request with { GuidanceScale = 7 }).CacheKey);
         Assert.Null(validator.Validate(request with { Seed = null }).CacheKey);
     }
+
+    [Fact]
+    public void FoldersWithoutARunnableModelAreRefusedUnderTheirField()
+    {
+        var models = Directory.CreateTempSubdirectory("serving-models-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(models, "ddpm"));
+            File.WriteAllText(Path.Combine(models, "ddpm", "model_index.json"), """{"_class_name": "DDPMPipeline", "unet": ["diffusers", "UNet2DModel"]}""");
+            Directory.CreateDirectory(Path.Combine(models, "empty"));
+            var catalog = new ModelCatalog(models);
+            Assert.Equal(["ddpm"], catalog.Names());
+            var e = Assert.Throws<RequestValidationException>(() => catalog.Resolve("ddpm", "model"));
+            Assert.Contains("DDPMPipeline", e.Errors["model"][0]);
+            Assert.True(Assert.Throws<RequestValidationException>(() => catalog.Resolve("empty", "controlnet")).Errors.ContainsKey("controlnet"));
+        }
+        finally
+        {
+            Directory.Delete(models, recursive: true);
+        }
+    }
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 
 namespace DiffusersSharp.Serving.Redis.Tests.Support;
 
-/// <summary>A <c>diffuse worker</c> process on the tiny model, as an operator would start one.</summary>
+/// <summary>A <c>diffuse worker</c> (or <c>diffuse serve</c>) process on the tiny model, as an operator would start one.</summary>
 public sealed class WorkerProcess : IDisposable
 {
     private readonly Process _process;
@@ -25,7 +25,22 @@ public sealed class WorkerProcess : IDisposable
     /// <summary>The models folder the tests copy next to themselves (tiny-sd only).</summary>
     public static string ModelsDirectory => Path.Combine(AppContext.BaseDirectory, "models");
 
-    public static WorkerProcess Start(RedisServingOptions options, params string[] extra)
+    /// <summary><c>diffuse serve --redis …</c>: the HTTP service as a node of the cluster, on <paramref name="port"/>.</summary>
+    public static WorkerProcess Serve(RedisServingOptions options, int port, params string[] extra) => Run(
+    [
+        "serve", "--redis", options.Configuration, "--redis-prefix", options.KeyPrefix, "--models", ModelsDirectory, "--default-model", "tiny-sd",
+        "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--requests-per-minute", "0", .. extra,
+    ]);
+
+    public static WorkerProcess Start(RedisServingOptions options, params string[] extra) => Run(
+    [
+        "worker", "--redis", options.Configuration, "--redis-prefix", options.KeyPrefix,
+        "--models", ModelsDirectory, "--default-model", "tiny-sd", "--threads", "1",
+        "--claim-idle", options.ClaimIdleTime.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "--cache-mb", "0", .. extra,
+    ]);
+
+    private static WorkerProcess Run(string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -33,13 +48,7 @@ public sealed class WorkerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        string[] args =
-        [
-            Path.Combine(AppContext.BaseDirectory, "diffuse.dll"), "worker", "--redis", options.Configuration, "--redis-prefix", options.KeyPrefix,
-            "--models", ModelsDirectory, "--default-model", "tiny-sd", "--threads", "1",
-            "--claim-idle", options.ClaimIdleTime.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--cache-mb", "0", .. extra,
-        ];
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "diffuse.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         return new WorkerProcess(Process.Start(start)!);
     }
