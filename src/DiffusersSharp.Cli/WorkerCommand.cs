@@ -81,7 +81,8 @@ internal static class WorkerCommand
         logger.LogInformation("{Count} worker(s) {Names} taking jobs from Redis at {Redis} (prefix '{Prefix}')",
             count, string.Join(", ", running.Select(w => w.Name)), options.Configuration, options.KeyPrefix);
         await Task.WhenAll(running.Select(w => w.RunAsync(stop.Token))).ConfigureAwait(false);
-        logger.LogInformation("Stopped: {Completed} job(s) completed", running.Sum(w => w.JobsCompleted));
+        logger.LogInformation("Stopped: {Completed} job(s) completed, {Failed} failed, {Claimed} taken over from stopped workers",
+            running.Sum(w => w.JobsCompleted), running.Sum(w => w.JobsFailed), running.Sum(w => w.JobsClaimed));
         return 0;
     }
 }

@@ -97,13 +97,13 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
             await CancelAsync(job.Id, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+        // As the single-process service: pictures for a job that succeeded, GenerationFailedException otherwise.
+        if (job.State != JobState.Succeeded)
+            throw new GenerationFailedException(job.Error ?? $"Job {job.Id} was {JobHash.StateName(job.State)}.", job);
         var images = new List<byte[]>(job.ImageCount);
-        if (job.State == JobState.Succeeded)
-        {
-            for (var i = 0; i < job.ImageCount; i++)
-                images.Add(await GetImageAsync(job.Id, i, cancellationToken).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException($"Picture {i} of job {job.Id} has expired or is missing."));
-        }
+        for (var i = 0; i < job.ImageCount; i++)
+            images.Add(await GetImageAsync(job.Id, i, cancellationToken).ConfigureAwait(false)
+                ?? throw new GenerationFailedException($"Picture {i} of job {job.Id} is gone.", job));
         return new JobResult(job, images);
     }
 

@@ -66,9 +66,6 @@ public sealed partial class RedisJobStore : IAsyncDisposable
         return new RedisJobStore(redis, options, endpoint);
     }
 
-    /// <summary>Round-trip time to Redis; throws <see cref="ServiceUnavailableException"/> when it does not answer.</summary>
-    public Task<TimeSpan> PingAsync() => Guard(db => db.PingAsync());
-
     /// <summary>Queue depth, workers and claim counts as Redis sees them now.</summary>
     public Task<RedisClusterStats> GetStatsAsync() => Guard(async db =>
     {

@@ -59,9 +59,12 @@ public sealed class RedisJobServiceTests(SharedRedis redis)
 
         var job = await api.SubmitAsync(new GenerationRequest { Prompt = "fail" });
         var last = (await Wait.ForEndAsync(api, job.Id))[^1];
+        var generate = await Assert.ThrowsAsync<GenerationFailedException>(() => api.GenerateAsync(new GenerationRequest { Prompt = "fail" }));
 
         Assert.Equal("failed", last.Type);
         Assert.Equal("This prompt always fails.", last.Job.Error);
+        Assert.Equal("This prompt always fails.", generate.Message);
+        Assert.Equal(JobState.Failed, generate.Job!.State);
     }
 
     [Fact]
