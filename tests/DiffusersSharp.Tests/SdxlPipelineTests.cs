@@ -230,7 +230,7 @@ public class SdxlPipelineTests
         public override void SetTimesteps(int numInferenceSteps, Device? device = null) =>
             SetTimestepsTensor(tensor(new float[] { 999, 899, 899, 799, 799, 699, 699 }));
 
-        public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0) =>
+        public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0) =>
             throw new NotSupportedException();
     }
 

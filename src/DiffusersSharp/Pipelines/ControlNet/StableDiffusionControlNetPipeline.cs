@@ -169,7 +169,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
             return new UNet2DConditionExtras { DownBlockAdditionalResiduals = down, MidBlockAdditionalResidual = mid };
         }
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, 0, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
         return Finish(latents, input.OutputType);
     }
 
