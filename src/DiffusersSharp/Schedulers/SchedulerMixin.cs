@@ -328,14 +328,15 @@ public abstract class SchedulerMixin : IDisposable
     }
 
     /// <summary>
-    /// Noise shaped like <paramref name="like"/>, drawn as diffusers' <c>randn_tensor</c> draws it: with a (CPU)
-    /// generator on the CPU and then moved, so that a seed gives the same numbers on every device.
+    /// Noise shaped like <paramref name="like"/>, drawn as diffusers' <c>randn_tensor</c> draws it: on the generator's
+    /// device and then moved (a CPU generator gives the same numbers for a seed on every device).
     /// </summary>
     protected static Tensor RandnLike(Tensor like, Generator? generator, ScalarType? dtype = null)
     {
         if (generator is null) return randn(like.shape, dtype ?? like.dtype, like.device);
-        var noise = randn(like.shape, dtype ?? like.dtype, CPU, generator: generator);
-        return like.device.type == TorchSharp.DeviceType.CPU ? noise : noise.to(like.device);
+        var drawDevice = generator.device;
+        var noise = randn(like.shape, dtype ?? like.dtype, drawDevice, generator: generator);
+        return drawDevice.type == like.device.type && drawDevice.index == like.device.index ? noise : noise.to(like.device);
     }
 
     public void Dispose()

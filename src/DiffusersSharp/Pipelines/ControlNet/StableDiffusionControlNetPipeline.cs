@@ -141,7 +141,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
         var timesteps = Scheduler.Timesteps;
         var total = (int)timesteps.shape[0];
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);

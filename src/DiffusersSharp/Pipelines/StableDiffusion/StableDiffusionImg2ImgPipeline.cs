@@ -60,7 +60,7 @@ public sealed class StableDiffusionImg2ImgPipeline : StableDiffusionPipelineBase
         var effectiveBatch = batchSize * input.NumImagesPerPrompt;
         var latentTimestep = timesteps.narrow(0, 0, 1).repeat(effectiveBatch);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latents = PrepareLatents(image, latentTimestep, effectiveBatch, promptEmbeds.dtype, device, generator);
 

@@ -91,7 +91,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
 
         var initImage = ImageProcessor.Preprocess(input.Image, height, width).to(ScalarType.Float32);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var (latents, noise, imageLatents) = PrepareLatents(input, initImage, latentTimestep, effectiveBatch, height, width, dtype, device, generator);
 

@@ -60,7 +60,7 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
         var firstStep = Scheduler.TimestepValues.Count - (int)timesteps.shape[0];
         var latentTimestep = timesteps[..1].repeat(imagesPerCall);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         // A refiner continuing from denoising_start gets latents that still hold their noise.
         var latents = input.Latents is { } given

@@ -50,7 +50,7 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
         var embeds = EncodeCheckedPrompt(input, doCfg);
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, embeds.PromptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
