@@ -22,6 +22,7 @@ internal static class ChildProcess
         start.ArgumentList.Add(paths.RepositoryRoot);
         start.ArgumentList.Add(paths.WorkDirectory);
         start.ArgumentList.Add(threads?.ToString() ?? "");
+        start.ArgumentList.Add(paths.Fixtures ?? "");
         foreach (var (key, value) in stage.Environment) start.Environment[key] = value;
 
         using var process = Process.Start(start)!;
@@ -43,7 +44,7 @@ internal static class ChildProcess
     public static int RunChild(IReadOnlyList<string> args)
     {
         var stage = JsonSerializer.Deserialize<Stage>(args[0])!;
-        var paths = new BenchPaths(args[1], args[2]);
+        var paths = new BenchPaths(args[1], args[2], args[4].Length > 0 ? args[4] : null);
         if (int.TryParse(args[3], out var threads)) TorchSharp.torch.set_num_threads(threads);
         var results = new StageRunner(paths).Run(stage);
         Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(results));
