@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Text.Json;
 
 namespace DiffusersSharp.Bench;
@@ -16,7 +15,7 @@ internal static class ChildProcess
         var host = Environment.ProcessPath!;
         start.FileName = host;
         // Under `dotnet run` or `dotnet X.dll` the process is the dotnet host, which needs the program's dll.
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
         start.ArgumentList.Add(ChildFlag);
         start.ArgumentList.Add(JsonSerializer.Serialize(stage));
         start.ArgumentList.Add(paths.RepositoryRoot);

@@ -163,7 +163,7 @@ internal sealed class StageRunner(BenchPaths paths)
             unet.Forward(sample, timestep, context);
             Synchronize(stage);
         });
-        return OnDevice(result, deviceMemory, $"{1 / result.Seconds:F1} UNet steps/s");
+        return OnDevice(stage, result, deviceMemory, $"{1 / result.Seconds:F1} UNet steps/s");
     }
 
     private StageResult VaeDecode(Stage stage)
@@ -201,7 +201,7 @@ internal sealed class StageRunner(BenchPaths paths)
         // The peak covers loading too: the weights arrive once, then the generation's activations come on top.
         var result = new StageResult($"generation, {stage.Steps} steps", stage.DType, stage.Size, stage.Variant, seconds, gflop,
             MiB(ProcessMemory.PeakBytes()), MiB(before));
-        return OnDevice(result, deviceMemory, $"{stage.Steps / seconds:F1} steps/s");
+        return OnDevice(stage, result, deviceMemory, $"{stage.Steps / seconds:F1} steps/s");
     }
 
     private static double Time(Action run)
@@ -212,10 +212,15 @@ internal sealed class StageRunner(BenchPaths paths)
     }
 
     /// <summary>On an accelerator: the rate for comparison with diffusers' anchors and the peak device memory, in the note and the row.</summary>
-    private static StageResult OnDevice(StageResult result, GpuMemorySampler deviceMemory, string rate)
+    private static StageResult OnDevice(Stage stage, StageResult result, GpuMemorySampler deviceMemory, string rate)
     {
-        if (deviceMemory.PeakAboveBaselineMiB is not { } peak) return result;
-        return result with { PeakDeviceMiB = peak, Note = $"{rate}, peak device memory {peak / 1024:F2} GiB (nvidia-smi)" };
+        if (stage.Device == "cpu") return result;
+        var peak = deviceMemory.PeakAboveBaselineMiB;
+        return result with
+        {
+            PeakDeviceMiB = peak,
+            Note = peak is { } p ? $"{rate}, peak device memory {p / 1024:F2} GiB (nvidia-smi)" : $"{rate}, peak device memory not sampled (no nvidia-smi)",
+        };
     }
 
     /// <summary>Resident memory over many generations with the tiny model: after warming up it must stay flat.</summary>

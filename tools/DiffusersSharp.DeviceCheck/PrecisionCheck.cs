@@ -1,4 +1,5 @@
 using DiffusersSharp.Loading;
+using DiffusersSharp.Pipelines;
 using DiffusersSharp.Pipelines.StableDiffusion;
 using DiffusersSharp.Runtime;
 using DiffusersSharp.Tests.Support;
@@ -42,6 +43,15 @@ public static class PrecisionCheck
             if (!ok) failed++;
             options.Report($"{(ok ? "ok  " : "FAIL")}  {dtype}: PSNR {psnr:F1} dB (at least {minPsnr} dB)");
         }
+
+        // For information: float32 with TF32 allowed, and a seeded picture drawn by the device's own generator.
+        NativeRuntime.AllowTf32(true);
+        using (var tf32 = Generate(model, new LoadOptions { Device = options.Device }, input with { Latents = latents }))
+            options.Report($"info  Float32 with TF32 allowed: PSNR {ImageMetrics.Psnr(reference, tf32):F1} dB");
+        NativeRuntime.AllowTf32(false);
+        using (var cpuSeeded = Generate(model, new LoadOptions { Device = options.Device }, input with { Seed = 0 }))
+        using (var deviceSeeded = Generate(model, new LoadOptions { Device = options.Device }, input with { Seed = 0, GeneratorDevice = GeneratorDevice.Device }))
+            options.Report($"info  seed 0 drawn on {options.Device} instead of the CPU: PSNR {ImageMetrics.Psnr(cpuSeeded, deviceSeeded):F1} dB against the CPU generator's picture");
         return failed == 0 ? 0 : 1;
     }
 
