@@ -206,7 +206,8 @@ public abstract class SchedulerMixin : IDisposable
     {
         if (timesteps.device_type != TorchSharp.DeviceType.CPU)
             throw new InvalidOperationException("SetTimestepsTensor takes the CPU tensor the scheduler computed and the target device.");
-        using (var values = timesteps.to(ScalarType.Float64)) _timestepValues = values.data<double>().ToArray();
+        // A copy, so that disposing it never touches the schedule itself when that is float64 already.
+        using (var values = timesteps.to(ScalarType.Float64, copy: true)) _timestepValues = values.data<double>().ToArray();
         Replace(ref _timesteps, device is null || device.type == TorchSharp.DeviceType.CPU ? timesteps : timesteps.to(device));
     }
 
