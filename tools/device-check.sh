@@ -19,9 +19,9 @@
 # The device tool copies the tracked files plus up to 8 carried paths, 64 MiB in all. The tracked tests/fixtures
 # (~60 MB) do not fit beside the program, so hide them from the copy and carry out/device-check instead:
 #   tools/device-check.sh prepare
-#   git rm -r -q --cached tests/fixtures && echo tests/fixtures/ >> .git/info/exclude
+#   git rm -r -q --cached tests/fixtures && echo tests/fixtures/ >> "$(git rev-parse --git-path info/exclude)"
 #   run(command: "bash tools/device-check.sh run --device cuda", carry: ["out/device-check"], timeout_s: 480)
-#   git reset -q && sed -i '/^tests\/fixtures\/$/d' .git/info/exclude
+#   git reset -q && sed -i '/^tests\/fixtures\/$/d' "$(git rev-parse --git-path info/exclude)"
 # Sizes measured 2026-11-26: devicecheck 41.9 MB, the fixtures copy 17.8 MB (out/device-check 56.9 MiB), the
 # tracked tree without tests/fixtures 1.0 MB: 57.9 MiB of the 64 MiB. With tests/fixtures (62.5 MiB) it cannot fit.
 set -uo pipefail

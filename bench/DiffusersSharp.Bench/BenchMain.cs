@@ -13,6 +13,8 @@ public static class BenchMain
             NativeRuntime.EnsureLoaded();
             if (args.Length > 0 && args[0] == ChildProcess.ChildFlag) return ChildProcess.RunChild(args[1..]);
             var options = BenchOptions.Parse(args);
+            if (options.OnCuda && !TorchSharp.torch.cuda.is_available())
+                throw new ArgumentException($"--device {options.Device}: CUDA is not available to this libtorch (see the README's GPU section).");
             var paths = new BenchPaths(BenchPaths.FindRepositoryRoot(), options.WorkDirectory, options.FixturesDirectory);
             return new Orchestrator(options, paths).Run();
         }
