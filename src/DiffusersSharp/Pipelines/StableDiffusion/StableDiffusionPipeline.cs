@@ -18,10 +18,22 @@ public sealed class StableDiffusionPipeline : StableDiffusionPipelineBase
     {
     }
 
+    private StableDiffusionPipeline(StableDiffusionPipelineBase source)
+        : base(source.Vae, source.TextEncoder, source.Tokenizer, source.Unet, source.CopyScheduler(), modelIndex: null, shareModels: true)
+    {
+    }
+
     public override string ClassName => "StableDiffusionPipeline";
 
     public static new StableDiffusionPipeline FromPretrained(string directory, LoadOptions? options = null) =>
         Load(directory, options, (vae, textEncoder, tokenizer, unet, scheduler, index) => new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler, index));
+
+    /// <summary>
+    /// diffusers' <c>from_pipe</c>: a text-to-image pipeline on another pipeline's models (e.g. an image-to-image or
+    /// inpainting pipeline's), without loading them again. The models stay <paramref name="source"/>'s (dispose this
+    /// pipeline first; it never frees them); the scheduler is a copy of <paramref name="source"/>'s.
+    /// </summary>
+    public static StableDiffusionPipeline FromPipe(StableDiffusionPipelineBase source) => new(source);
 
     public PipelineOutput Generate(StableDiffusionInput input, CancellationToken cancellationToken = default)
     {
