@@ -172,9 +172,10 @@ public sealed class LocalJobServiceTests(SharedManager shared) : IClassFixture<S
     {
         var slow = new DelegateFaultInjector(a =>
         {
-            if (a.Prompts[0] == "slow") Thread.Sleep(500);
+            // Held until the timeout cancels the call, so the outcome does not depend on how loaded the machine is.
+            if (a.Prompts[0] == "slow") a.CancellationToken.WaitHandle.WaitOne(TimeSpan.FromMinutes(1));
         });
-        await using var service = await Jobs.StartedAsync(TestModels.Options() with { FaultInjector = slow, JobTimeout = TimeSpan.FromMilliseconds(100) }, _manager);
+        await using var service = await Jobs.StartedAsync(TestModels.Options() with { FaultInjector = slow, JobTimeout = TimeSpan.FromSeconds(3) }, _manager);
         var job = await service.SubmitAsync(TestModels.TextToImage("slow"));
         var final = await Jobs.FinishedAsync(service, job.Id);
         Assert.Equal(JobState.Failed, final.State);
