@@ -192,6 +192,23 @@ public sealed class EndpointTests
     }
 
     [Fact]
+    public async Task A_failed_generation_is_a_500_with_the_jobs_one_line_error_and_the_job_shows_it()
+    {
+        using var jobs = new FakeJobService();
+        await using var server = await FakeServer.StartAsync(jobs);
+        var failing = Small with { Prompt = FakeJobService.FailingPrompt };
+        var sync = await Assert.ThrowsAsync<DiffusersApiException>(() => server.Client.GenerateAsync(failing));
+        Assert.Equal(HttpStatusCode.InternalServerError, sync.Status);
+        Assert.Equal("The generation failed: out of memory, also with attention slicing and VAE tiling", sync.Detail);
+
+        var job = await server.Client.SubmitAsync(failing);
+        var ended = await WaitForEnd(server.Client, job.Id);
+        Assert.Equal(JobState.Failed, ended.State);
+        Assert.Equal("out of memory, also with attention slicing and VAE tiling", (await server.Client.GetJobAsync(job.Id)).Error);
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.GetAsync($"v1/jobs/{job.Id}/images/0")).StatusCode);
+    }
+
+    [Fact]
     public async Task Draining_refuses_new_work_with_503_and_fails_readiness()
     {
         using var jobs = new FakeJobService();
