@@ -141,7 +141,7 @@ public sealed class GenerationExecutor
     private GenerationOutput[] Call(DiffusionPipeline pipeline, IReadOnlyList<GenerationItem> items, long[] seeds, bool memorySaving, CancellationToken cancellationToken)
     {
         var r = items[0].Request;
-        _faults?.BeforePipelineCall(new GenerationAttempt(r.Model.Name, r.Task, items.Select(i => i.Request.Prompt).ToArray(), memorySaving));
+        _faults?.BeforePipelineCall(new GenerationAttempt(r.Model.Name, r.Task, items.Select(i => i.Request.Prompt).ToArray(), memorySaving, cancellationToken));
         pipeline.SetScheduler(r.Scheduler.Create(r.Model.SchedulerConfig));
         void OnStepEnd(StepEndArgs args)
         {

@@ -65,6 +65,20 @@ public sealed class LocalJobServiceTests(SharedManager shared) : IClassFixture<S
     }
 
     [Fact]
+    public async Task WorkersRunOtherModelsWhileOneIsBusy()
+    {
+        using var gate = new Gate();
+        await using var service = await Jobs.StartedAsync(TestModels.Options() with { FaultInjector = gate.Injector, WorkerCount = 2 }, _manager);
+        var held = await service.SubmitAsync(TestModels.TextToImage("hold"));
+        Assert.True(gate.Entered.Wait(TimeSpan.FromMinutes(1)));
+        var xl = await service.GenerateAsync(TestModels.TextToImage("an SDXL picture") with { Model = "tiny-sdxl" });
+        Assert.Equal(JobState.Succeeded, xl.Job.State);
+        Assert.Equal(JobState.Running, (await service.GetAsync(held.Id))!.State);
+        gate.Open.Set();
+        Assert.Equal(JobState.Succeeded, (await Jobs.FinishedAsync(service, held.Id)).State);
+    }
+
+    [Fact]
     public async Task WatchReportsEveryStepAndEndsAfterTheFinalEvent()
     {
         await using var service = await Jobs.StartedAsync(TestModels.Options(), _manager);
@@ -158,9 +172,10 @@ public sealed class LocalJobServiceTests(SharedManager shared) : IClassFixture<S
     {
         var slow = new DelegateFaultInjector(a =>
         {
-            if (a.Prompts[0] == "slow") Thread.Sleep(500);
+            // Held until the timeout cancels the call, so the outcome does not depend on how loaded the machine is.
+            if (a.Prompts[0] == "slow") a.CancellationToken.WaitHandle.WaitOne(TimeSpan.FromMinutes(1));
         });
-        await using var service = await Jobs.StartedAsync(TestModels.Options() with { FaultInjector = slow, JobTimeout = TimeSpan.FromMilliseconds(100) }, _manager);
+        await using var service = await Jobs.StartedAsync(TestModels.Options() with { FaultInjector = slow, JobTimeout = TimeSpan.FromSeconds(3) }, _manager);
         var job = await service.SubmitAsync(TestModels.TextToImage("slow"));
         var final = await Jobs.FinishedAsync(service, job.Id);
         Assert.Equal(JobState.Failed, final.State);

@@ -111,6 +111,21 @@ public sealed class PipelineManagerTests
     }
 
     [Fact]
+    public async Task SchedulerAndOptionsApplyPerRequest()
+    {
+        using var manager = new PipelineManager(TestModels.Options());
+        var euler = await manager.GenerateAsync(TestModels.TextToImage(steps: 3));
+        var karras = await manager.GenerateAsync(TestModels.TextToImage(steps: 3) with { Scheduler = "euler-karras" });
+        var overridden = await manager.GenerateAsync(TestModels.TextToImage(steps: 3) with
+        {
+            SchedulerOptions = new Dictionary<string, System.Text.Json.JsonElement> { ["use_karras_sigmas"] = System.Text.Json.JsonDocument.Parse("true").RootElement },
+        });
+        Assert.NotEqual(euler.Images[0], karras.Images[0]);
+        Assert.Equal(karras.Images[0], overridden.Images[0]);
+        Assert.Equal(euler.Images[0], (await manager.GenerateAsync(TestModels.TextToImage(steps: 3))).Images[0]);
+    }
+
+    [Fact]
     public async Task GenerateAsyncRunsEveryTask()
     {
         using var manager = new PipelineManager(TestModels.Options());

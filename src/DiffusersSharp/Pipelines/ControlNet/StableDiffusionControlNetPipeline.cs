@@ -160,7 +160,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
         var timesteps = Scheduler.Timesteps;
         var total = (int)timesteps.shape[0];
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
@@ -188,7 +188,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
             return new UNet2DConditionExtras { DownBlockAdditionalResiduals = down, MidBlockAdditionalResidual = mid };
         }
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, 0, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
         return Finish(latents, input.OutputType);
     }
 

@@ -48,12 +48,12 @@ public sealed class StableDiffusionPipeline : StableDiffusionPipelineBase
 
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, Scheduler.Timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, Scheduler.Timesteps, 0, promptEmbeds, doCfg, input, generator, cancellationToken);
         return Finish(latents, input.OutputType);
     }
 }
