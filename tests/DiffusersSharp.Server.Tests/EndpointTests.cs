@@ -20,13 +20,14 @@ public sealed class EndpointTests
     {
         using var jobs = new FakeJobService();
         await using var server = await FakeServer.StartAsync(jobs);
-        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("healthz")).StatusCode);
+        Assert.True(await server.Client.IsHealthyAsync());
         Assert.True(await server.Client.IsReadyAsync());
         jobs.IsReady = false;
         var notReady = await server.Http.GetAsync("readyz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
         Assert.Equal("application/problem+json", notReady.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("healthz")).StatusCode);
+        Assert.False(await server.Client.IsReadyAsync());
+        Assert.True(await server.Client.IsHealthyAsync());
     }
 
     [Fact]
