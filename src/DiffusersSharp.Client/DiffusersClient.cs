@@ -144,6 +144,13 @@ public sealed class DiffusersClient : IDisposable
         return await Read<ModelLoaded>(response, cancellationToken);
     }
 
+    /// <summary>True when <c>/healthz</c> answers 200: the process is alive.</summary>
+    public async Task<bool> IsHealthyAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync("healthz", cancellationToken);
+        return response.IsSuccessStatusCode;
+    }
+
     /// <summary>True when <c>/readyz</c> answers 200: default model loaded, workers running, not draining.</summary>
     public async Task<bool> IsReadyAsync(CancellationToken cancellationToken = default)
     {

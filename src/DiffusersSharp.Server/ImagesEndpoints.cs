@@ -40,8 +40,6 @@ internal static class ImagesEndpoints
 
         var result = await jobs.GenerateAsync(request, cancellationToken: http.RequestAborted);
         logger.LogInformation("Job {JobId} {State} with {Images} picture(s)", result.Job.Id, result.Job.State, result.Images.Count);
-        if (result.Job.State != JobState.Succeeded)
-            return JobsEndpoints.JobFailure(result.Job);
 
         if (png && result.Images.Count == 1)
             return Results.File(result.Images[0], "image/png");

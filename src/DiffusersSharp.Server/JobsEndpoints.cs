@@ -51,11 +51,6 @@ internal static class JobsEndpoints
             .ProducesProblem(StatusCodes.Status409Conflict);
     }
 
-    /// <summary>A job that ran and failed: 500 with its one-line error (the job, not the request, was at fault).</summary>
-    public static IResult JobFailure(JobInfo job) => job.State == JobState.Cancelled
-        ? Results.Problem(statusCode: StatusCodes.Status409Conflict, detail: $"Job {job.Id} was cancelled.")
-        : Results.Problem(statusCode: StatusCodes.Status500InternalServerError, detail: $"Job {job.Id} failed: {job.Error ?? "unknown error"}");
-
     private static async Task<IResult> Submit(HttpContext http, IJobService jobs, ServerOptions options, ILogger<DiffusersServer> logger)
     {
         var (request, _) = await GenerationBody.ReadAsync(http.Request, options, http.RequestAborted);

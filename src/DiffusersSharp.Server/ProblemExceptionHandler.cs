@@ -9,7 +9,7 @@ namespace DiffusersSharp.Server;
 
 /// <summary>
 /// Maps every failure to problem details: validation → 400 with field errors, queue full → 429 with Retry-After,
-/// unavailable → 503, body too large → 413; anything else → 500 with a generic message (logged, never sent).
+/// unavailable → 503, body too large → 413, a failed generation → 500 with the job's one-line error; anything else → 500 with a generic message (logged, never sent).
 /// </summary>
 internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
@@ -31,6 +31,14 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
             case ServiceUnavailableException u:
                 context.Response.Headers.RetryAfter = "5";
                 await Problems.Write(context, StatusCodes.Status503ServiceUnavailable, u.Message);
+                break;
+            case GenerationFailedException { Job.State: JobState.Cancelled } f:
+                await Problems.Write(context, StatusCodes.Status409Conflict, $"The job was cancelled: {OneLine(f.Message)}");
+                break;
+            case GenerationFailedException f:
+                // The job's own one-line error (e.g. out of memory twice, timed out); the request itself was valid.
+                logger.LogWarning("Generation failed: {Error}", f.Message);
+                await Problems.Write(context, StatusCodes.Status500InternalServerError, $"The generation failed: {OneLine(f.Message)}");
                 break;
             case BadHttpRequestException { InnerException: JsonException j }:
                 await WriteJsonError(context, j);

@@ -31,7 +31,6 @@ public sealed class ServerMetrics : IServingMetrics
         ModelCacheBytes = factory.CreateGauge("diffuse_model_cache_bytes", "Bytes of weights held by loaded models.");
         ResultCacheHits = factory.CreateCounter("diffuse_result_cache_hits_total", "Requests answered from the result cache.");
         MemoryFallbacks = factory.CreateCounter("diffuse_memory_fallbacks_total", "Generations retried with less memory after running out (attention slicing, VAE tiling, split batch), by pipeline.", "pipeline");
-        DeviceMemoryBytes = factory.CreateGauge("diffuse_device_memory_bytes", "Memory in use on the accelerator, by device.", "device");
         ModelLoadDuration = factory.CreateHistogram("diffuse_model_load_duration_seconds", "Time to load a model's weights.",
             new HistogramConfiguration { Buckets = DurationBuckets });
         BatchSize = factory.CreateHistogram("diffuse_batch_size", "Jobs run together in one pipeline call.",
@@ -51,7 +50,6 @@ public sealed class ServerMetrics : IServingMetrics
     public Gauge ModelCacheBytes { get; }
     public Counter ResultCacheHits { get; }
     public Counter MemoryFallbacks { get; }
-    public Gauge DeviceMemoryBytes { get; }
     public Histogram ModelLoadDuration { get; }
     public Histogram BatchSize { get; }
 

@@ -20,13 +20,14 @@ public sealed class EndpointTests
     {
         using var jobs = new FakeJobService();
         await using var server = await FakeServer.StartAsync(jobs);
-        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("healthz")).StatusCode);
+        Assert.True(await server.Client.IsHealthyAsync());
         Assert.True(await server.Client.IsReadyAsync());
         jobs.IsReady = false;
         var notReady = await server.Http.GetAsync("readyz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
         Assert.Equal("application/problem+json", notReady.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("healthz")).StatusCode);
+        Assert.False(await server.Client.IsReadyAsync());
+        Assert.True(await server.Client.IsHealthyAsync());
     }
 
     [Fact]
@@ -189,6 +190,23 @@ public sealed class EndpointTests
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await server.Http.PutAsync("v1/jobs", Json("{}"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_failed_generation_is_a_500_with_the_jobs_one_line_error_and_the_job_shows_it()
+    {
+        using var jobs = new FakeJobService();
+        await using var server = await FakeServer.StartAsync(jobs);
+        var failing = Small with { Prompt = FakeJobService.FailingPrompt };
+        var sync = await Assert.ThrowsAsync<DiffusersApiException>(() => server.Client.GenerateAsync(failing));
+        Assert.Equal(HttpStatusCode.InternalServerError, sync.Status);
+        Assert.Equal("The generation failed: out of memory, also with attention slicing and VAE tiling", sync.Detail);
+
+        var job = await server.Client.SubmitAsync(failing);
+        var ended = await WaitForEnd(server.Client, job.Id);
+        Assert.Equal(JobState.Failed, ended.State);
+        Assert.Equal("out of memory, also with attention slicing and VAE tiling", (await server.Client.GetJobAsync(job.Id)).Error);
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.GetAsync($"v1/jobs/{job.Id}/images/0")).StatusCode);
     }
 
     [Fact]

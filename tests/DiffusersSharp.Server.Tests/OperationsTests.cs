@@ -60,7 +60,7 @@ public sealed class OperationsTests
         Assert.Contains("diffuse_queue_depth 0", text);
         Assert.Contains("diffuse_step_duration_seconds_bucket{pipeline=\"tiny-sd\",le=", text);
         foreach (var name in new[] { "diffuse_generation_duration_seconds", "diffuse_model_cache_hits_total", "diffuse_model_cache_misses_total",
-                     "diffuse_model_cache_evictions_total", "diffuse_model_cache_bytes", "diffuse_memory_fallbacks_total", "diffuse_device_memory_bytes",
+                     "diffuse_model_cache_evictions_total", "diffuse_model_cache_bytes", "diffuse_memory_fallbacks_total",
                      "process_working_set_bytes", "http_requests_received_total" })
             Assert.Contains("# TYPE " + name, text);
     }

@@ -126,6 +126,3 @@ public sealed class ResilienceTests
         return (GC.GetTotalMemory(forceFullCollection: true), process.WorkingSet64);
     }
 }
-
-[CollectionDefinition(nameof(ResilienceTests), DisableParallelization = true)]
-public sealed class ResilienceCollection;

@@ -32,9 +32,13 @@ public sealed partial class ServeCommandTests
         try
         {
             Uri? address = null;
+            var stderr = new System.Text.StringBuilder();
             while (address is null && await process.StandardError.ReadLineAsync() is { } line)
+            {
+                stderr.AppendLine(line);
                 if (ListeningLine().Match(line) is { Success: true } m) address = new Uri(m.Groups[1].Value + "/");
-            Assert.NotNull(address);
+            }
+            Assert.True(address is not null, $"diffuse serve did not start: {stderr}");
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
             for (var i = 0; i < 600 && !(await http.GetAsync("readyz")).IsSuccessStatusCode; i++) await Task.Delay(100);
 

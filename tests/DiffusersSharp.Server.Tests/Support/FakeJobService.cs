@@ -27,6 +27,9 @@ internal sealed class FakeJobService : IJobService, IDisposable
         _ = Task.Run(WorkAsync);
     }
 
+    /// <summary>A job with this prompt fails after its steps, as a generation that ran out of memory would.</summary>
+    public const string FailingPrompt = "fail, please";
+
     public TimeSpan StepDelay { get; set; }
     /// <summary>Jobs start only once this completes; a test holds them back to watch a job from its start.</summary>
     public TaskCompletionSource Gate { get; set; } = Completed();
@@ -67,7 +70,13 @@ internal sealed class FakeJobService : IJobService, IDisposable
         var entry = _jobs[job.Id];
         using var registration = cancellationToken.Register(() => _ = CancelAsync(job.Id));
         await entry.Done.Task;
-        return new JobResult(entry.Info, entry.Info.State == JobState.Succeeded ? entry.Images : []);
+        // As LocalJobService: pictures, or an exception saying why there are none.
+        return entry.Info.State switch
+        {
+            JobState.Succeeded => new JobResult(entry.Info, entry.Images),
+            JobState.Cancelled when cancellationToken.IsCancellationRequested => throw new OperationCanceledException(cancellationToken),
+            _ => throw new GenerationFailedException(entry.Info.Error ?? $"Job {entry.Info.Id} was {entry.Info.State}.", entry.Info),
+        };
     }
 
     public Task<JobInfo?> GetAsync(string id, CancellationToken cancellationToken = default) =>
@@ -121,6 +130,11 @@ internal sealed class FakeJobService : IJobService, IDisposable
                     await Task.Delay(StepDelay, entry.Cancel.Token);
                     entry.Info = entry.Info with { Step = step };
                     entry.Publish("step");
+                }
+                if (entry.Request.Prompt == FailingPrompt)
+                {
+                    Finish(entry, JobState.Failed, "out of memory, also with attention slicing and VAE tiling");
+                    continue;
                 }
                 var count = entry.Request.NumImagesPerPrompt ?? 1;
                 for (var i = 0; i < count; i++) entry.Images.Add(Png(entry.Request.Width ?? 64, entry.Request.Height ?? 64, (byte)(40 * i)));
