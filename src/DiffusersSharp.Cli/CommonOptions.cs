@@ -10,7 +10,7 @@ internal sealed class CommonOptions
 {
     public Option<string> Model { get; } = new("--model", "-m")
     {
-        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the tiny model shipped with the repository.",
+        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the demo model shipped with the repository (models/demo-shapes).",
     };
     public Option<string> DType { get; } = new("--dtype")
     {
@@ -37,9 +37,10 @@ internal sealed class CommonOptions
 
     public string ResolveModel(ParseResult result)
     {
-        var model = result.GetValue(Model) ?? Environment.GetEnvironmentVariable("DIFFUSE_MODEL") ?? DefaultModel();
+        var model = result.GetValue(Model) ?? NonEmpty(Environment.GetEnvironmentVariable("DIFFUSE_MODEL")) ?? DefaultModel();
         if (model is null)
-            throw new ArgumentException("No model given: pass --model DIR (a diffusers pipeline folder) or set DIFFUSE_MODEL.");
+            throw new ArgumentException(
+                $"No model given and the demo model ({DemoModelPath}) was not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}: pass --model DIR (a diffusers pipeline folder) or set DIFFUSE_MODEL.");
         return model;
     }
 
@@ -74,14 +75,19 @@ internal sealed class CommonOptions
         throw new ArgumentException($"Unknown --device '{value}': use cpu, cuda or cuda:N.");
     }
 
-    /// <summary>The repository's bundled model, found from the working directory or the executable's folder upwards.</summary>
+    /// <summary>The demo model's folder relative to the repository root (see its README for what it draws).</summary>
+    public const string DemoModelPath = "models/demo-shapes";
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    /// <summary>The repository's demo model, found from the working directory or the executable's folder upwards.</summary>
     private static string? DefaultModel()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                var candidate = Path.Combine(dir.FullName, "tests", "fixtures", "models", "tiny-sd");
+                var candidate = Path.Combine(dir.FullName, DemoModelPath);
                 if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
             }
         }

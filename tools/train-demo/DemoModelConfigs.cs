@@ -41,7 +41,6 @@ public static class DemoModelConfigs
         {
           "attention_dropout": 0.0,
           "bos_token_id": 49406,
-          "dropout": 0.0,
           "eos_token_id": 49407,
           "hidden_act": "quick_gelu",
           "hidden_size": {{TextHiddenSize}},
@@ -113,6 +112,16 @@ public static class DemoModelConfigs
         }
         """);
 
+    /// <summary>The optional components diffusers lists in a StableDiffusionPipeline's model_index.json, all absent.</summary>
+    public static ModelConfig ModelIndex() => ModelConfig.Parse("""
+        {
+          "feature_extractor": [null, null],
+          "image_encoder": [null, null],
+          "requires_safety_checker": false,
+          "safety_checker": [null, null]
+        }
+        """);
+
     /// <summary>Stable Diffusion's training noise schedule (1000 steps, scaled-linear betas), which DDPM training uses.</summary>
     public static ModelConfig TrainingScheduler() => ModelConfig.Parse("""
         {
@@ -129,14 +138,20 @@ public static class DemoModelConfigs
         """);
 
     /// <summary>The scheduler the folder ships with: DPM-Solver++ (2M) on the training betas, good in 20 steps.</summary>
-    public static ModelConfig InferenceScheduler()
-    {
-        var config = TrainingScheduler();
-        config["algorithm_type"] = "dpmsolver++";
-        config["solver_order"] = 2;
-        config["timestep_spacing"] = "linspace";
-        config["use_karras_sigmas"] = false;
-        config["lower_order_final"] = true;
-        return config;
-    }
+    public static ModelConfig InferenceScheduler() => ModelConfig.Parse("""
+        {
+          "algorithm_type": "dpmsolver++",
+          "beta_end": 0.012,
+          "beta_schedule": "scaled_linear",
+          "beta_start": 0.00085,
+          "lower_order_final": true,
+          "num_train_timesteps": 1000,
+          "prediction_type": "epsilon",
+          "solver_order": 2,
+          "steps_offset": 1,
+          "timestep_spacing": "linspace",
+          "trained_betas": null,
+          "use_karras_sigmas": false
+        }
+        """);
 }

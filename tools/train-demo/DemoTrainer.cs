@@ -238,7 +238,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
     {
         vae.Config["scaling_factor"] = scalingFactor;
         var scheduler = new DPMSolverMultistepScheduler(DemoModelConfigs.InferenceScheduler());
-        var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler);
+        var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler, DemoModelConfigs.ModelIndex());
         pipeline.To(dtype: ScalarType.Float16);
         if (Directory.Exists(options.OutputDirectory))
             Directory.Delete(options.OutputDirectory, recursive: true);

@@ -16,7 +16,7 @@ public sealed record TrainOptions
     public double VaeKlWeight { get; init; } = 1e-4;
     /// <summary>Pictures encoded once for the denoiser stage; each visit draws a fresh latent sample and caption.</summary>
     public int LatentPoolSize { get; init; } = 4096;
-    public int UnetSteps { get; init; } = 3500;
+    public int UnetSteps { get; init; } = 2600;
     public int UnetBatchSize { get; init; } = 32;
     public double UnetLearningRate { get; init; } = 1e-3;
     /// <summary>Share of captions replaced by "" so classifier-free guidance has an unconditional model.</summary>
@@ -40,8 +40,11 @@ public sealed record TrainOptions
         LogEvery = 1,
     };
 
-    /// <summary>The settings that change what is trained: a checkpoint only resumes under the same ones.</summary>
+    /// <summary>
+    /// The settings that change what is trained: a checkpoint only resumes under the same ones. The step counts are
+    /// left out, so a stopped run can be resumed with a shorter or longer schedule (the learning-rate decay re-times).
+    /// </summary>
     public string Fingerprint() =>
-        string.Join(";", Seed, VaeSteps, VaeBatchSize, VaeLearningRate, VaeKlWeight, LatentPoolSize, UnetSteps, UnetBatchSize,
+        string.Join(";", Seed, VaeBatchSize, VaeLearningRate, VaeKlWeight, LatentPoolSize, UnetBatchSize,
             UnetLearningRate, CaptionDropout, EmaDecay, WarmupSteps);
 }
