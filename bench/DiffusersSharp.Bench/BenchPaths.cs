@@ -1,11 +1,13 @@
 namespace DiffusersSharp.Bench;
 
 /// <summary>Where the benchmark reads configs and fixtures and writes its random-weights model.</summary>
-internal sealed record BenchPaths(string RepositoryRoot, string WorkDirectory)
+/// <param name="Fixtures">tests/fixtures or a copy of the parts the benchmark reads; null: the repository's.</param>
+internal sealed record BenchPaths(string RepositoryRoot, string WorkDirectory, string? Fixtures = null)
 {
     public string ConfigDirectory => Path.Combine(RepositoryRoot, "bench", "configs", "sd15");
-    public string TokenizerDirectory => Path.Combine(RepositoryRoot, "tests", "fixtures", "models", "tiny-sd", "tokenizer");
-    public string TinyModelDirectory => Path.Combine(RepositoryRoot, "tests", "fixtures", "models", "tiny-sd");
+    public string FixturesDirectory => Fixtures ?? Path.Combine(RepositoryRoot, "tests", "fixtures");
+    public string TokenizerDirectory => Path.Combine(FixturesDirectory, "models", "tiny-sd", "tokenizer");
+    public string TinyModelDirectory => Path.Combine(FixturesDirectory, "models", "tiny-sd");
     /// <summary>The full-size SD 1.5 folder with random float16 weights that the build stage writes.</summary>
     public string ModelDirectory => Path.Combine(WorkDirectory, "sd15-random-fp16");
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Text.Json;
 
 namespace DiffusersSharp.Bench;
@@ -16,12 +15,13 @@ internal static class ChildProcess
         var host = Environment.ProcessPath!;
         start.FileName = host;
         // Under `dotnet run` or `dotnet X.dll` the process is the dotnet host, which needs the program's dll.
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
         start.ArgumentList.Add(ChildFlag);
         start.ArgumentList.Add(JsonSerializer.Serialize(stage));
         start.ArgumentList.Add(paths.RepositoryRoot);
         start.ArgumentList.Add(paths.WorkDirectory);
         start.ArgumentList.Add(threads?.ToString() ?? "");
+        start.ArgumentList.Add(paths.Fixtures ?? "");
         foreach (var (key, value) in stage.Environment) start.Environment[key] = value;
 
         using var process = Process.Start(start)!;
@@ -43,7 +43,7 @@ internal static class ChildProcess
     public static int RunChild(IReadOnlyList<string> args)
     {
         var stage = JsonSerializer.Deserialize<Stage>(args[0])!;
-        var paths = new BenchPaths(args[1], args[2]);
+        var paths = new BenchPaths(args[1], args[2], args[4].Length > 0 ? args[4] : null);
         if (int.TryParse(args[3], out var threads)) TorchSharp.torch.set_num_threads(threads);
         var results = new StageRunner(paths).Run(stage);
         Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(results));

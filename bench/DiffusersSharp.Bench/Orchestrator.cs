@@ -6,7 +6,7 @@ namespace DiffusersSharp.Bench;
 /// <summary>Plans the stages, runs each in a child process, prints the table and the targets, writes the JSON.</summary>
 internal sealed class Orchestrator(BenchOptions options, BenchPaths paths)
 {
-    private static readonly string[] Precisions = ["float32", "bfloat16"];
+    private IReadOnlyList<string> Precisions => options.DTypes ?? ["float32", "bfloat16"];
 
     /// <summary>Image side of the UNet and generation rows the targets read.</summary>
     private int TargetSize => options.Quick ? 256 : 512;
@@ -16,6 +16,26 @@ internal sealed class Orchestrator(BenchOptions options, BenchPaths paths)
     /// the UNet step in both precisions, a short bfloat16 generation and 30 tiny-model generations.
     /// </summary>
     public IEnumerable<Stage> Plan()
+    {
+        if (options.OnCuda) return CudaPlan();
+        return CpuPlan();
+    }
+
+    /// <summary>
+    /// On CUDA: the rows diffusers' eager H200 anchors give (../shared/performance-anchors.md), in each precision
+    /// (default float16): the UNet step at 512² (guidance batch 2) and a whole 50-step Euler generation at 512².
+    /// </summary>
+    private IEnumerable<Stage> CudaPlan()
+    {
+        if (!RandomModelFolder.Exists(paths)) yield return new Stage("build");
+        foreach (var dtype in options.DTypes ?? ["float16"])
+        {
+            yield return new Stage("unet", dtype, 512, Repeats: 20, Device: options.Device);
+            yield return new Stage("generate", dtype, 512, "euler", Repeats: 3, Steps: 50, Device: options.Device);
+        }
+    }
+
+    private IEnumerable<Stage> CpuPlan()
     {
         var quick = options.Quick;
         var repeats = quick ? 1 : 3;
@@ -63,11 +83,12 @@ internal sealed class Orchestrator(BenchOptions options, BenchPaths paths)
             rows.AddRange(results);
             foreach (var r in results) Console.WriteLine(Report.Row(r, rows));
         }
-        var checks = RandomModelFolder.Exists(paths)
+        // The targets are the CPU's (bfloat16 against float32 on this machine's cores).
+        var checks = RandomModelFolder.Exists(paths) && !options.OnCuda
             ? Targets.Evaluate(rows, RandomModelFolder.WeightBytes(paths), TargetSize, TargetSize)
             : [];
         var info = new RunInfo(DateTime.Now.ToString("yyyy-MM-dd HH:mm"), RunInfo.GitCommit(paths.RepositoryRoot), options.Quick,
-            RunInfo.CpuModel(), Environment.ProcessorCount, options.Threads ?? get_num_threads(), loadBefore, RunInfo.LoadAverage());
+            options.OnCuda ? $"{RunInfo.CpuModel()}; {GpuMemorySampler.GpuName(options.Device) ?? options.Device}" : RunInfo.CpuModel(), Environment.ProcessorCount, options.Threads ?? get_num_threads(), loadBefore, RunInfo.LoadAverage());
         Console.WriteLine();
         Console.WriteLine(Report.TargetTable(checks));
         Console.WriteLine($"{info.Date}, commit {info.Commit}, {info.Cpu}, {info.TorchThreads} threads, load average {info.LoadAverageBefore} before and {info.LoadAverageAfter} after; {total.Elapsed.TotalSeconds:F0} s in all.");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DiffusersSharp.Loading;
 using DiffusersSharp.Models;
 using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tokenizers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -38,7 +39,21 @@ internal sealed class StageRunner(BenchPaths paths)
         _ => throw new ArgumentException($"Unknown dtype '{stage.DType}'."),
     };
 
-    private LoadOptions Options(Stage stage) => new() { DType = DTypeOf(stage) };
+    private static Device DeviceOf(Stage stage) => stage.Device switch
+    {
+        "cpu" => CPU,
+        "cuda" => CUDA,
+        var d when d.StartsWith("cuda:", StringComparison.Ordinal) => new Device(DeviceType.CUDA, int.Parse(d[5..])),
+        var d => throw new ArgumentException($"Unknown device '{d}'."),
+    };
+
+    private static LoadOptions Options(Stage stage) => new() { DType = DTypeOf(stage), Device = DeviceOf(stage) };
+
+    /// <summary>Waits for the device's queued work, so that a timed run ends when its kernels do.</summary>
+    private static void Synchronize(Stage stage)
+    {
+        if (stage.Device != "cpu") cuda.synchronize(DeviceOf(stage));
+    }
 
     /// <summary>One untimed warm-up run, then the median of <paramref name="repeats"/> timed runs, in seconds.</summary>
     private static double Median(int repeats, Action run)
@@ -126,12 +141,14 @@ internal sealed class StageRunner(BenchPaths paths)
     private StageResult UNetStep(Stage stage)
     {
         var dtype = DTypeOf(stage);
+        var device = DeviceOf(stage);
+        using var deviceMemory = GpuMemorySampler.Start(stage.Device);
         using var unet = UNet2DConditionModel.FromPretrained(Path.Combine(paths.ModelDirectory, "unet"), Options(stage));
         var latent = stage.Size / 8;
         using var generator = new Generator(0);
-        using var sampleFirst = randn([2, 4, latent, latent], generator: generator).to(dtype);
-        using var context = randn([2, ContextLength, 768], generator: generator).to(dtype);
-        using var timestep = tensor(500L);
+        using var sampleFirst = randn([2, 4, latent, latent], generator: generator).to(dtype, device);
+        using var context = randn([2, ContextLength, 768], generator: generator).to(dtype, device);
+        using var timestep = tensor(500L, device: device);
         var sample = sampleFirst;
         if (stage.Variant == "channels-last")
         {
@@ -141,7 +158,12 @@ internal sealed class StageRunner(BenchPaths paths)
         if (stage.Variant == "sliced") unet.EnableAttentionSlicing();
         using var noGrad = no_grad();
         var gflop = FlopCounts.UNet(unet.Config, 2, latent, latent, ContextLength) / 1e9;
-        return Measured(stage, "UNet step, guidance batch 2", gflop, stage.Repeats, () => unet.Forward(sample, timestep, context));
+        var result = Measured(stage, "UNet step, guidance batch 2", gflop, stage.Repeats, () =>
+        {
+            unet.Forward(sample, timestep, context);
+            Synchronize(stage);
+        });
+        return OnDevice(stage, result, deviceMemory, $"{1 / result.Seconds:F1} UNet steps/s");
     }
 
     private StageResult VaeDecode(Stage stage)
@@ -161,19 +183,44 @@ internal sealed class StageRunner(BenchPaths paths)
 
     private StageResult Generate(Stage stage)
     {
+        using var deviceMemory = GpuMemorySampler.Start(stage.Device);
         using var pipeline = StableDiffusionPipeline.FromPretrained(paths.ModelDirectory, Options(stage));
+        if (stage.Variant == "euler")
+            pipeline.SetScheduler(SchedulerFactory.FromConfig("EulerDiscreteScheduler", pipeline.Scheduler.Config));
         var input = new StableDiffusionInput(Prompt) { Height = stage.Size, Width = stage.Size, NumInferenceSteps = stage.Steps, Seed = 0 };
         var latent = stage.Size / 8;
         var gflop = (FlopCounts.TextEncoder(pipeline.TextEncoder.Config, 2, ContextLength)
                      + stage.Steps * FlopCounts.UNet(pipeline.Unet.Config, 2, latent, latent, ContextLength)
                      + FlopCounts.VaeDecode(pipeline.Vae.Config, latent, latent)) / 1e9;
         var before = ProcessMemory.ResidentBytes();
-        var watch = Stopwatch.StartNew();
-        pipeline.Generate(input).Dispose();
-        var seconds = watch.Elapsed.TotalSeconds;
+        // The images come back to the CPU, so a run ends when the device's work does. Repeats after a warm-up run
+        // (on CUDA, where the first run pays for kernel selection); one cold run otherwise.
+        var seconds = stage.Repeats > 1
+            ? Median(stage.Repeats, () => pipeline.Generate(input).Dispose())
+            : Time(() => pipeline.Generate(input).Dispose());
         // The peak covers loading too: the weights arrive once, then the generation's activations come on top.
-        return new StageResult($"generation, {stage.Steps} steps", stage.DType, stage.Size, stage.Variant, seconds, gflop,
+        var result = new StageResult($"generation, {stage.Steps} steps", stage.DType, stage.Size, stage.Variant, seconds, gflop,
             MiB(ProcessMemory.PeakBytes()), MiB(before));
+        return OnDevice(stage, result, deviceMemory, $"{stage.Steps / seconds:F1} steps/s");
+    }
+
+    private static double Time(Action run)
+    {
+        var watch = Stopwatch.StartNew();
+        run();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>On an accelerator: the rate for comparison with diffusers' anchors and the peak device memory, in the note and the row.</summary>
+    private static StageResult OnDevice(Stage stage, StageResult result, GpuMemorySampler deviceMemory, string rate)
+    {
+        if (stage.Device == "cpu") return result;
+        var peak = deviceMemory.PeakAboveBaselineMiB;
+        return result with
+        {
+            PeakDeviceMiB = peak,
+            Note = peak is { } p ? $"{rate}, peak device memory {p / 1024:F2} GiB (nvidia-smi)" : $"{rate}, peak device memory not sampled (no nvidia-smi)",
+        };
     }
 
     /// <summary>Resident memory over many generations with the tiny model: after warming up it must stay flat.</summary>

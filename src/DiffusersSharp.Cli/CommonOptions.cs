@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DiffusersSharp.Loading;
+using DiffusersSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace DiffusersSharp.Cli;
@@ -22,6 +23,10 @@ internal sealed class CommonOptions
         Description = "Device to run on: cpu, cuda or cuda:N.",
         DefaultValueFactory = _ => "cpu",
     };
+    public Option<bool> Tf32 { get; } = new("--tf32")
+    {
+        Description = "On NVIDIA GPUs (Ampere or newer), let float32 matmuls and convolutions use TF32 tensor cores: faster, less exact. Off by default.",
+    };
     public Option<int?> Threads { get; } = new("--threads")
     {
         Description = "CPU threads for libtorch (default: all cores).",
@@ -32,6 +37,7 @@ internal sealed class CommonOptions
         command.Options.Add(Model);
         command.Options.Add(DType);
         command.Options.Add(Device);
+        command.Options.Add(Tf32);
         command.Options.Add(Threads);
     }
 
@@ -51,6 +57,8 @@ internal sealed class CommonOptions
             if (threads < 1) throw new ArgumentOutOfRangeException("--threads", $"--threads must be at least 1, got {threads}.");
             set_num_threads(threads);
         }
+        // Explicit both ways: without --tf32 float32 is IEEE float32 throughout (libtorch alone would use TF32 in cuDNN convolutions).
+        NativeRuntime.AllowTf32(result.GetValue(Tf32));
         return new LoadOptions { DType = ParseDType(result.GetValue(DType)!), Device = ParseDevice(result.GetValue(Device)!) };
     }
 

@@ -17,6 +17,7 @@ internal sealed record GenerationArguments
     public int? Width { get; init; }
     public int? Height { get; init; }
     public required long Seed { get; init; }
+    public GeneratorDevice GeneratorDevice { get; init; }
     public required int NumImages { get; init; }
     public double Eta { get; init; }
     public StepEndCallback? Callback { get; init; }
@@ -33,6 +34,7 @@ internal sealed record GenerationArguments
             GuidanceRescale = GuidanceRescale,
             ClipSkip = ClipSkip,
             Seed = Seed,
+            GeneratorDevice = GeneratorDevice,
             NumImagesPerPrompt = NumImages,
             Eta = Eta,
             CallbackOnStepEnd = Callback,

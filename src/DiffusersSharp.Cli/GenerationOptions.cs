@@ -27,6 +27,11 @@ internal sealed class GenerationOptions
     private readonly Option<int?>? _width;
     private readonly Option<int?>? _height;
     private readonly Option<long?> _seed = new("--seed", "-s") { Description = "Seed of the CPU generator; the same seed gives diffusers' picture. Random if omitted (printed)." };
+    private readonly Option<string> _generatorDevice = new("--generator-device")
+    {
+        Description = "Where the seeded generator draws: cpu (default; diffusers' choice, the same picture for a seed on every device) or device (the --device's own generator: no copy, but other pictures).",
+        DefaultValueFactory = _ => "cpu",
+    };
     private readonly Option<int> _numImages = new("--num-images", "-k") { Description = "Images per prompt.", DefaultValueFactory = _ => 1 };
     private readonly Option<double> _eta = new("--eta") { Description = "DDIM's eta (noise added at each step); other schedulers ignore it.", DefaultValueFactory = _ => 0.0 };
     private readonly Option<string?> _scheduler = new("--scheduler")
@@ -59,7 +64,7 @@ internal sealed class GenerationOptions
     public void AddTo(Command command)
     {
         _common.AddTo(command);
-        Option?[] options = [_prompt, _negative, _steps, _guidance, _rescale, _clipSkip, _width, _height, _seed, _numImages, _eta, _scheduler, _schedulerOptions, _output];
+        Option?[] options = [_prompt, _negative, _steps, _guidance, _rescale, _clipSkip, _width, _height, _seed, _generatorDevice, _numImages, _eta, _scheduler, _schedulerOptions, _output];
         foreach (var option in options.OfType<Option>())
             command.Options.Add(option);
     }
@@ -90,6 +95,7 @@ internal sealed class GenerationOptions
             Width = _width is null ? null : result.GetValue(_width),
             Height = _height is null ? null : result.GetValue(_height),
             Seed = givenSeed ?? Random.Shared.NextInt64(0, int.MaxValue),
+            GeneratorDevice = ParseGeneratorDevice(result.GetValue(_generatorDevice)!),
             NumImages = result.GetValue(_numImages),
             Eta = result.GetValue(_eta),
         };
@@ -102,4 +108,11 @@ internal sealed class GenerationOptions
         if (givenSeed is null) Console.Error.WriteLine($"seed: {arguments.Seed} (pass --seed {arguments.Seed} to draw this picture again)");
         return 0;
     }
+
+    private static GeneratorDevice ParseGeneratorDevice(string value) => value.ToLowerInvariant() switch
+    {
+        "cpu" => GeneratorDevice.Cpu,
+        "device" => GeneratorDevice.Device,
+        _ => throw new ArgumentException($"Unknown --generator-device '{value}': use cpu or device."),
+    };
 }

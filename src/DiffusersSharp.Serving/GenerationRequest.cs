@@ -39,6 +39,8 @@ public sealed record GenerationRequest
     [JsonPropertyName("image")] public byte[]? Image { get; init; }
     [JsonPropertyName("mask_image")] public byte[]? MaskImage { get; init; }
     [JsonPropertyName("control_image")] public byte[]? ControlImage { get; init; }
+    /// <summary>A ControlNetModel folder's name inside the models folder, for the <c>controlnet</c> task.</summary>
+    [JsonPropertyName("controlnet")] public string? ControlNet { get; init; }
     [JsonPropertyName("strength")] public double? Strength { get; init; }
     [JsonPropertyName("controlnet_conditioning_scale")] public double? ControlNetConditioningScale { get; init; }
     [JsonPropertyName("control_guidance_start")] public double? ControlGuidanceStart { get; init; }

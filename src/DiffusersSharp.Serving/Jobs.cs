@@ -25,6 +25,8 @@ public sealed record JobInfo
     [JsonPropertyName("image_count")] public int ImageCount { get; init; }
     [JsonPropertyName("error")] public string? Error { get; init; }
     [JsonPropertyName("cached")] public bool Cached { get; init; }
+    /// <summary>The seed the pictures were drawn with (the request's, or the one drawn for it), so they can be made again.</summary>
+    [JsonPropertyName("seed")] public long? Seed { get; init; }
 }
 
 /// <summary>What a job's event stream reports: <c>queued</c>, <c>started</c>, <c>step</c> (i of n), then <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>

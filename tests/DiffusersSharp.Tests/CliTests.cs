@@ -52,6 +52,17 @@ public class CliTests
     }
 
     [Fact]
+    public void AcceleratorOptionsLeaveTheCpuPictureAsItIs()
+    {
+        // On the CPU, TF32 has nothing to change and the pipeline's device generator is the CPU's.
+        var output = Path.Combine(Directory.CreateTempSubdirectory("ds-cli-").FullName, "one.png");
+        var (code, _, stderr) = Diffuse("generate", "--model", TinySd, "--prompt", "A painting of a squirrel eating a burger",
+            "--steps", "10", "--width", "64", "--height", "64", "--seed", "0", "--device", "cpu", "--tf32", "--generator-device", "device", "--output", output);
+        Assert.True(code == 0, stderr);
+        AssertMatchesFixturePng(output, "pipelines/sd_txt2img_pndm_cfg7.5_seed0");
+    }
+
+    [Fact]
     public void ShortSchedulerNameSwapsLikeFromConfig()
     {
         // sd_txt2img_dpmpp2m_neg_seed1 is DPMSolverMultistepScheduler.from_config(model config): dpmsolver++, order 2.
@@ -98,6 +109,7 @@ public class CliTests
     [InlineData("--num-images", "0", "num_images_per_prompt")]
     [InlineData("--scheduler", "FancyScheduler", "FancyScheduler")]
     [InlineData("--dtype", "int8", "--dtype")]
+    [InlineData("--generator-device", "gpu", "--generator-device")]
     public void BadOptionsGiveOneLineErrors(string option, string value, string expected)
     {
         string[] steps = option == "--steps" ? [] : ["--steps", "1"];
@@ -124,7 +136,7 @@ public class CliTests
     {
         var (code, stdout, _) = Diffuse("generate", "--help");
         Assert.Equal(0, code);
-        foreach (var option in new[] { "--model", "--prompt", "--negative-prompt", "--steps", "--guidance", "--guidance-rescale", "--clip-skip", "--width", "--height", "--seed", "--num-images", "--scheduler", "--scheduler-option", "--dtype", "--output" })
+        foreach (var option in new[] { "--model", "--prompt", "--negative-prompt", "--steps", "--guidance", "--guidance-rescale", "--clip-skip", "--width", "--height", "--seed", "--num-images", "--scheduler", "--scheduler-option", "--dtype", "--device", "--tf32", "--generator-device", "--output" })
             Assert.Contains(option, stdout);
     }
 }

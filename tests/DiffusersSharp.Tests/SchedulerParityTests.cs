@@ -59,9 +59,10 @@ public class SchedulerParityTests
         }
     }
 
+    /// <param name="hostTimesteps">Pass each timestep with its host value as the pipelines do, or as a bare tensor whose value the scheduler reads.</param>
     [Theory]
-    [MemberData(nameof(Cases))]
-    public void DenoisingLoopMatches(string caseName)
+    [MemberData(nameof(LoopCases))]
+    public void DenoisingLoopMatches(string caseName, bool hostTimesteps)
     {
         using var fixture = FixtureCase.Load(caseName);
         var loop = fixture.Manifest["loop"]!;
@@ -77,13 +78,24 @@ public class SchedulerParityTests
         var steps = (int)scheduler.Timesteps.shape[0];
         for (var i = 0; i < steps; i++)
         {
-            var t = scheduler.Timesteps[i];
+            var t = hostTimesteps ? scheduler.TimestepAt(i) : scheduler.Timesteps[i];
             var modelInput = scheduler.ScaleModelInput(sample, t);
-            var modelOutput = modelInput * 0.1 + 0.01 * (t.to(ScalarType.Float64).item<double>() / 1000);
+            var modelOutput = modelInput * 0.1 + 0.01 * (t.Tensor.to(ScalarType.Float64).item<double>() / 1000);
             var output = scheduler.Step(modelOutput, t, sample, generator, eta);
             sample = output.PrevSample;
             TensorAssert.Close(expected[i], sample, 1e-5, $"{caseName} loop_prev_sample[{i}]");
         }
+    }
+
+    public static TheoryData<string, bool> LoopCases()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var c in FixtureCase.List("schedulers").Where(c => SchedulerFactory.KnownClassNames.Contains(ClassOf(c))))
+        {
+            data.Add(c, true);
+            data.Add(c, false);
+        }
+        return data;
     }
 
     [Theory]

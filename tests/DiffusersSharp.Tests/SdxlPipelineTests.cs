@@ -230,7 +230,7 @@ public class SdxlPipelineTests
         public override void SetTimesteps(int numInferenceSteps, Device? device = null) =>
             SetTimestepsTensor(tensor(new float[] { 999, 899, 899, 799, 799, 699, 699 }));
 
-        public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0) =>
+        public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0) =>
             throw new NotSupportedException();
     }
 
@@ -337,6 +337,45 @@ public class SdxlPipelineTests
         using var upcast = pipeline.Generate(input);
         Assert.Equal(ScalarType.Float16, pipeline.Vae.DType);
         TensorAssert.Equal(reference.Images!, upcast.Images!, "images");
+    }
+
+    /// <summary>With force_upcast false a float16 VAE decodes in float16: close to the float32 decode, but not equal to it.</summary>
+    [Fact]
+    public void HalfPrecisionVaeWithoutForceUpcastDecodesInHalfPrecision()
+    {
+        var dir = Directory.CreateTempSubdirectory("ds-sdxl-noupcast-").FullName;
+        try
+        {
+            foreach (var entry in Directory.GetFileSystemEntries(TinySdxl).Where(e => Path.GetFileName(e) != "vae"))
+            {
+                var target = Path.Combine(dir, Path.GetFileName(entry));
+                if (Directory.Exists(entry)) Directory.CreateSymbolicLink(target, entry);
+                else File.Copy(entry, target);
+            }
+            var vaeDir = Directory.CreateDirectory(Path.Combine(dir, "vae")).FullName;
+            foreach (var file in Directory.GetFiles(Path.Combine(TinySdxl, "vae")))
+                File.Copy(file, Path.Combine(vaeDir, Path.GetFileName(file)));
+            var config = ModelConfig.Load(Path.Combine(vaeDir, "config.json"));
+            config["force_upcast"] = false;
+            config.Save(Path.Combine(vaeDir, "config.json"));
+
+            using var pipeline = StableDiffusionXLPipeline.FromPretrained(dir);
+            Assert.False(pipeline.Vae.ForceUpcast);
+            pipeline.Vae.MoveTo(null, ScalarType.Float16);
+            pipeline.Vae.MoveTo(null, ScalarType.Float32);
+            var input = new StableDiffusionXLInput("a lighthouse") { Height = 64, Width = 64, NumInferenceSteps = 2, Seed = 5 };
+            using var reference = pipeline.Generate(input);
+
+            pipeline.Vae.MoveTo(null, ScalarType.Float16);
+            using var half = pipeline.Generate(input);
+            Assert.Equal(ScalarType.Float16, pipeline.Vae.DType);
+            Assert.True((reference.Images! - half.Images!).abs().max().item<float>() > 0, "a float16 decode should differ from the float32 one");
+            Assert.True(ImageMetrics.Psnr(reference.Images!, half.Images!) > 30);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     /// <summary>With latents_mean/latents_std in the VAE config, decoding undoes that normalisation instead of the plain scaling factor.</summary>

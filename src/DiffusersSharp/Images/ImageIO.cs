@@ -19,20 +19,40 @@ public static class ImageIO
     /// <summary>Loads an image as Pillow's mode "L" (how masks are read): a [H, W] uint8 tensor.</summary>
     public static Tensor LoadGray(string path) => ToTensor(LoadPil(path).ToGray());
 
+    /// <summary>Decodes an encoded image (PNG, JPEG, ...) as RGB, like <see cref="LoadRgb"/>: a [H, W, 3] uint8 tensor.</summary>
+    public static Tensor DecodeRgb(ReadOnlySpan<byte> encoded) => ToTensor(DecodePil(encoded));
+
+    /// <summary>Decodes an encoded image as Pillow's mode "L", like <see cref="LoadGray"/>: a [H, W] uint8 tensor.</summary>
+    public static Tensor DecodeGray(ReadOnlySpan<byte> encoded) => ToTensor(DecodePil(encoded).ToGray());
+
     /// <summary>Writes a [H, W, 3] (RGB) or [H, W] / [H, W, 1] (grayscale) uint8 tensor as an 8-bit PNG.</summary>
     public static void SavePng(Tensor image, string path)
     {
-        var pil = FromTensor(image);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var file = File.Create(path);
+        WritePng(image, file);
+    }
+
+    /// <summary>The bytes of <see cref="SavePng"/>'s file.</summary>
+    public static byte[] EncodePng(Tensor image)
+    {
+        using var stream = new MemoryStream();
+        WritePng(image, stream);
+        return stream.ToArray();
+    }
+
+    private static void WritePng(Tensor image, Stream stream)
+    {
+        var pil = FromTensor(image);
         if (pil.Channels == 3)
         {
             using var rgb = Image.LoadPixelData<Rgb24>(pil.Pixels, pil.Width, pil.Height);
-            rgb.SaveAsPng(path);
+            rgb.SaveAsPng(stream);
         }
         else
         {
             using var gray = Image.LoadPixelData<L8>(pil.Pixels, pil.Width, pil.Height);
-            gray.SaveAsPng(path);
+            gray.SaveAsPng(stream);
         }
     }
 
@@ -48,6 +68,25 @@ public static class ImageIO
         {
             throw new InvalidDataException($"Cannot read {path} as an image: {e.Message}", e);
         }
+        return ToPil(image);
+    }
+
+    private static PilImage DecodePil(ReadOnlySpan<byte> encoded)
+    {
+        Image<Rgb24> image;
+        try
+        {
+            image = Image.Load<Rgb24>(encoded);
+        }
+        catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException)
+        {
+            throw new InvalidDataException($"Cannot read the data as an image: {e.Message}", e);
+        }
+        return ToPil(image);
+    }
+
+    private static PilImage ToPil(Image<Rgb24> image)
+    {
         using (image)
         {
             image.Mutate(x => x.AutoOrient());

@@ -157,6 +157,7 @@ public sealed class ControlNetModel : ModelMixin
     public ControlNetOutput Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor controlNetCond,
         double conditioningScale = 1.0, bool guessMode = false)
     {
+        OnForward();
         using var scope = NewDisposeScope();
         if (_bgr) controlNetCond = controlNetCond.flip(1);
 

@@ -37,19 +37,41 @@ public abstract partial class DiffusionPipeline
     public void DisableVaeTiling() => RequireVae().DisableTiling();
 
     /// <summary>
+    /// diffusers' <c>model_cpu_offload_seq</c>: the order in which a call runs the models, each of which sends the one
+    /// before it back to the CPU under <see cref="EnableModelCpuOffload"/>. Names the pipeline lacks are skipped.
+    /// </summary>
+    protected virtual string ModelCpuOffloadSeq => "text_encoder->image_encoder->unet->vae";
+
+    /// <summary>
     /// diffusers' <c>enable_model_cpu_offload</c>: keeps every model on the CPU and moves each to
-    /// <paramref name="device"/> (default: CUDA when available) only while it runs, so one model at a time occupies
-    /// the accelerator, in the order a call runs them (diffusers' <c>model_cpu_offload_seq</c>, text_encoder → unet →
-    /// vae for Stable Diffusion). On the CPU there is nothing to offload, and this does nothing.
+    /// <paramref name="device"/> (default: CUDA when available) only while it runs (see <see cref="ModelCpuOffload"/>):
+    /// a model of <see cref="ModelCpuOffloadSeq"/> that starts sends its predecessor back, models outside it (a
+    /// ControlNet) stay on the device until the call ends, and every call ends with <see cref="MaybeFreeModelHooks"/>.
+    /// On the CPU there is nothing to offload, and this does nothing.
     /// </summary>
     public void EnableModelCpuOffload(Device? device = null)
     {
         var executionDevice = device ?? (cuda.is_available() ? CUDA : CPU);
         if (executionDevice.type == TorchSharp.DeviceType.CPU) return;
+        EnableModelCpuOffload(new ModelCpuOffload(executionDevice));
+    }
+
+    /// <summary>Attaches every model to <paramref name="offload"/>: the sequence's models chained in its order, then the others.</summary>
+    internal void EnableModelCpuOffload(ModelCpuOffload offload)
+    {
         if (Models.Any(m => m.CpuOffload is not null))
             throw new InvalidOperationException("CPU offload is already enabled for this pipeline.");
-        var offload = new ModelCpuOffload(executionDevice);
-        foreach (var model in Models) offload.Attach(model);
+        ModelMixin? previous = null;
+        var sequence = ModelCpuOffloadSeq.Split("->");
+        foreach (var name in sequence)
+        {
+            if (!_components.TryGetValue(name, out var component) || component is not ModelMixin model) continue;
+            offload.Attach(name, model, previous);
+            previous = model;
+        }
+        foreach (var (name, component) in _components)
+            if (component is ModelMixin model && !sequence.Contains(name))
+                offload.Attach(name, model, null);
     }
 
     /// <summary>

@@ -17,6 +17,41 @@ public static class NativeRuntime
         if (LoadError.Value is { } e) throw new NativeRuntimeException(Explain(e), e);
     }
 
+    /// <summary>
+    /// Lets float32 matrix multiplications (cuBLAS) and convolutions (cuDNN) on NVIDIA GPUs of the Ampere generation or
+    /// newer use TF32 tensor cores: PyTorch's <c>torch.backends.cuda.matmul.allow_tf32</c> and
+    /// <c>torch.backends.cudnn.allow_tf32</c> together. Faster, with a 10-bit mantissa in the products, so float32 results
+    /// no longer match the CPU's to float32 precision. libtorch-wide: it applies to every model of the process.
+    /// Without a call, libtorch's defaults (PyTorch's) hold: matmuls in full float32, cuDNN convolutions in TF32.
+    /// Harmless on the CPU and on builds without CUDA.
+    /// </summary>
+    public static void AllowTf32(bool allow)
+    {
+        EnsureLoaded();
+        torch.backends.cuda.matmul.allow_tf32 = allow;
+        torch.backends.cudnn.allow_tf32 = allow;
+    }
+
+    /// <summary>Whether float32 matmuls may use TF32 (PyTorch's <c>torch.backends.cuda.matmul.allow_tf32</c>).</summary>
+    public static bool MatmulAllowsTf32
+    {
+        get
+        {
+            EnsureLoaded();
+            return torch.backends.cuda.matmul.allow_tf32;
+        }
+    }
+
+    /// <summary>Whether cuDNN convolutions may use TF32 (PyTorch's <c>torch.backends.cudnn.allow_tf32</c>).</summary>
+    public static bool ConvolutionsAllowTf32
+    {
+        get
+        {
+            EnsureLoaded();
+            return torch.backends.cudnn.allow_tf32;
+        }
+    }
+
     private static Exception? TryLoad()
     {
         try

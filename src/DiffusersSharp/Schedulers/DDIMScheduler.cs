@@ -62,10 +62,10 @@ public sealed class DDIMScheduler : SchedulerMixin
             _ => NumPyCompat.ToInt64(TrailingSpacing(_numTrainTimesteps, _numTrainTimesteps, n)),
         };
         NumInferenceSteps = n;
-        SetTimestepsTensor(tensor(timesteps, ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(timesteps, ScalarType.Int64), device);
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

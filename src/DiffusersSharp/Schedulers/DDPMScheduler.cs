@@ -61,7 +61,7 @@ public sealed class DDPMScheduler : SchedulerMixin
             _ => NumPyCompat.ToInt64(TrailingSpacing(_numTrainTimesteps, _numTrainTimesteps, n)),
         };
         NumInferenceSteps = n;
-        SetTimestepsTensor(tensor(_schedule, ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(_schedule, ScalarType.Int64), device);
     }
 
     /// <summary>The timestep after <paramref name="t"/> in the schedule (−1 after the last), or t − 1 before SetTimesteps.</summary>
@@ -73,7 +73,7 @@ public sealed class DDPMScheduler : SchedulerMixin
         return index == _schedule.Length - 1 ? -1 : _schedule[index + 1];
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         using var scope = NewDisposeScope();
         var t = TimestepValue(timestep);

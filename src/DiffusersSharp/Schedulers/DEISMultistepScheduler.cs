@@ -87,7 +87,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         }
 
         StoreSigmas(sigmas32);
-        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64), device);
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
         _lowerOrderNums = 0;
@@ -95,7 +95,7 @@ public sealed class DEISMultistepScheduler : SchedulerMixin
         BeginIndex = null;
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

@@ -125,7 +125,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
 
         var sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
         StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
-        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64), device);
         NumInferenceSteps = timesteps.Length;
         ClearModelOutputs();
         _lowerOrderNums = 0;
@@ -133,7 +133,7 @@ public sealed class DPMSolverMultistepScheduler : SchedulerMixin
         BeginIndex = null;
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

@@ -130,7 +130,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
 
         var sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
         StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
-        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64), device);
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
         Replace(ref _sample, null);
 
@@ -142,7 +142,7 @@ public sealed class DPMSolverSinglestepScheduler : SchedulerMixin
         BeginIndex = null;
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

@@ -62,7 +62,7 @@ public sealed class EDMDPMSolverMultistepScheduler : SchedulerMixin
         ValidateInferenceSteps(numInferenceSteps);
         NumInferenceSteps = numInferenceSteps;
         var sigmas = _edm.Sigmas(NumPyCompat.ToFloat64(TorchLinspace(0, 1, numInferenceSteps)));
-        SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32), device);
         var sigmaLast = _finalSigmasType == "sigma_min" ? (float)_edm.SigmaMin : 0f;
         StoreSigmas(sigmas.Append(sigmaLast).ToArray());
         ClearModelOutputs();
@@ -71,10 +71,10 @@ public sealed class EDMDPMSolverMultistepScheduler : SchedulerMixin
         BeginIndex = null;
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) =>
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) =>
         sample * _edm.CIn(SigmaValues[CurrentStepIndex(timestep, lastIfMissing: true)]);
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

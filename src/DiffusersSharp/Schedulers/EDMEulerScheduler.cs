@@ -45,16 +45,16 @@ public sealed class EDMEulerScheduler : SchedulerMixin
 
     private void SetSchedule(float[] sigmas, Device? device)
     {
-        SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(EdmPreconditioning.NoiseConditioning(sigmas), ScalarType.Float32), device);
         var sigmaLast = _finalSigmasType == "sigma_min" ? sigmas[^1] : 0f;
         StoreSigmas(sigmas.Append(sigmaLast).ToArray());
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => sample * _edm.CIn(SigmaValues[CurrentStepIndex(timestep)]);
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) => sample * _edm.CIn(SigmaValues[CurrentStepIndex(timestep)]);
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
-        if (!timestep.is_floating_point())
+        if (!timestep.Tensor.is_floating_point())
             throw new ArgumentException("EDMEulerScheduler.Step takes one of Timesteps as the timestep, not an integer index.", nameof(timestep));
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

@@ -48,16 +48,16 @@ public sealed class EulerAncestralDiscreteScheduler : SchedulerMixin
         NumInferenceSteps = n;
         var timesteps = FloatTimesteps(_timestepSpacing, _numTrainTimesteps, n, _stepsOffset);
         StoreSigmas(NumPyCompat.ToFloat32(InterpolateSigmas(timesteps, SigmasFromAlphasCumprod(_alphasCumprod)).Append(0.0).ToArray()));
-        SetTimestepsTensor(tensor(timesteps, ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(timesteps, ScalarType.Float32), device);
         StepIndex = null;
         BeginIndex = null;
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => ScaleBySigma(sample, timestep);
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) => ScaleBySigma(sample, timestep);
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
-        if (!timestep.is_floating_point())
+        if (!timestep.Tensor.is_floating_point())
             throw new ArgumentException("EulerAncestralDiscreteScheduler.Step takes one of Timesteps as the timestep, not an integer index.", nameof(timestep));
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

@@ -45,7 +45,7 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         _alphasCumprod = AlphasCumprod(Config, zeroSnrFloor: true);
         var sigmas = SigmasFromAlphasCumprod(_alphasCumprod).Reverse().ToArray();
         SetTimestepsTensor(_continuousTimesteps
-            ? ContinuousTimesteps(sigmas, null)
+            ? ContinuousTimesteps(sigmas)
             : tensor(NumPyCompat.ToFloat32(NumPyCompat.Reverse(NumPyCompat.Linspace(0, _numTrainTimesteps - 1, _numTrainTimesteps)))));
         StoreSigmas(sigmas.Append(0f).ToArray());
     }
@@ -78,24 +78,22 @@ public sealed class EulerDiscreteScheduler : SchedulerMixin
         var sigmaLast = _finalSigmasType == "sigma_min" ? SigmaFromAlphaCumprod(_alphasCumprod[0]) : 0f;
         var sigmas32 = NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray();
         SetTimestepsTensor(_continuousTimesteps
-            ? ContinuousTimesteps(sigmas32[..^1], device)
-            : tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32, device));
+            ? ContinuousTimesteps(sigmas32[..^1])
+            : tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32), device);
         StoreSigmas(sigmas32);
         StepIndex = null;
         BeginIndex = null;
     }
 
     /// <summary>0.25 log σ per sigma (torch's float32 log, as diffusers computes it).</summary>
-    private static Tensor ContinuousTimesteps(float[] sigmas, Device? device)
-    {
-        return tensor(TorchCpuMath.LogVector(sigmas).Select(l => l * 0.25f).ToArray(), ScalarType.Float32, device);
-    }
+    private static Tensor ContinuousTimesteps(float[] sigmas) =>
+        tensor(TorchCpuMath.LogVector(sigmas).Select(l => l * 0.25f).ToArray(), ScalarType.Float32);
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => ScaleBySigma(sample, timestep);
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) => ScaleBySigma(sample, timestep);
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
-        if (!timestep.is_floating_point())
+        if (!timestep.Tensor.is_floating_point())
             throw new ArgumentException("EulerDiscreteScheduler.Step takes one of Timesteps as the timestep, not an integer index.", nameof(timestep));
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

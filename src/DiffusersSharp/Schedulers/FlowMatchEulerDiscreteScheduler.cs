@@ -81,7 +81,7 @@ public sealed class FlowMatchEulerDiscreteScheduler : SchedulerMixin, IFlowMatch
             sigmas32 = sigmas32.Select(s => 1 - s).ToArray();
             terminal = 1;
         }
-        SetTimestepsTensor(tensor(sigmas32.Select(s => s * N).ToArray(), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(sigmas32.Select(s => s * N).ToArray(), ScalarType.Float32), device);
         StoreSigmas(sigmas32.Append(terminal).ToArray());
         StepIndex = null;
         BeginIndex = null;
@@ -104,9 +104,9 @@ public sealed class FlowMatchEulerDiscreteScheduler : SchedulerMixin, IFlowMatch
         return (sigma * noise + oneMinusSigma * sample).MoveToOuterDisposeScope();
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
-        if (!timestep.is_floating_point())
+        if (!timestep.Tensor.is_floating_point())
             throw new ArgumentException("FlowMatchEulerDiscreteScheduler.Step takes one of Timesteps as the timestep, not an integer index.", nameof(timestep));
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

@@ -47,7 +47,7 @@ public sealed class FlowMatchHeunDiscreteScheduler : SchedulerMixin, IFlowMatchS
             .Select(t => t / N).Select(s => _shift * s / (1 + (_shift - 1) * s)).ToArray());
         var timesteps = sigmas.Select(s => s * N).ToArray();
         // Each timestep but the first twice; each sigma but the first and the terminal 0 twice.
-        SetTimestepsTensor(tensor(timesteps[..1].Concat(timesteps[1..].SelectMany(t => new[] { t, t })).ToArray(), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(timesteps[..1].Concat(timesteps[1..].SelectMany(t => new[] { t, t })).ToArray(), ScalarType.Float32), device);
         StoreSigmas(sigmas[..1].Concat(sigmas[1..].SelectMany(s => new[] { s, s })).Append(0f).ToArray());
         ResetCorrector();
         StepIndex = null;
@@ -62,9 +62,9 @@ public sealed class FlowMatchHeunDiscreteScheduler : SchedulerMixin, IFlowMatchS
         return (noise * sigma + sample * (1 - sigma)).MoveToOuterDisposeScope();
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
-        if (!timestep.is_floating_point())
+        if (!timestep.Tensor.is_floating_point())
             throw new ArgumentException("FlowMatchHeunDiscreteScheduler.Step takes one of Timesteps as the timestep, not an integer index.", nameof(timestep));
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

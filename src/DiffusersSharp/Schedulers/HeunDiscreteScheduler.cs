@@ -67,15 +67,15 @@ public sealed class HeunDiscreteScheduler : SchedulerMixin
         // Every sigma but the first and the final 0 twice; every timestep but the first twice.
         StoreSigmas(sigmas32[..1].Concat(sigmas32[1..^1].SelectMany(s => new[] { s, s })).Concat(sigmas32[^1..]).ToArray());
         var t32 = NumPyCompat.ToFloat32(timesteps);
-        SetTimestepsTensor(tensor(t32[..1].Concat(t32[1..].SelectMany(t => new[] { t, t })).ToArray(), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(t32[..1].Concat(t32[1..].SelectMany(t => new[] { t, t })).ToArray(), ScalarType.Float32), device);
         ResetCorrector();
         StepIndex = null;
         BeginIndex = null;
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => ScaleBySigma(sample, timestep);
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) => ScaleBySigma(sample, timestep);
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

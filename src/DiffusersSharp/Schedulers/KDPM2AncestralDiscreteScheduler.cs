@@ -72,20 +72,20 @@ public sealed class KDPM2AncestralDiscreteScheduler : SchedulerMixin
 
         var interpolTimesteps = interpol.Select(s => (double)SigmaToTFloat32(s, logSigmas)).ToArray();
         var all = timesteps[..1].Concat(Enumerable.Range(1, n - 1).SelectMany(i => new[] { interpolTimesteps[i - 1], timesteps[i] })).ToArray();
-        SetTimestepsTensor(KDPM2DiscreteScheduler.KDiffusionTimestepTensor(all, Config, device));
+        SetTimestepsTensor(KDPM2DiscreteScheduler.KDiffusionTimestepTensor(all, Config), device);
         Replace(ref _sample, null);
         StepIndex = null;
         BeginIndex = null;
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep)
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep)
     {
         var index = CurrentStepIndex(timestep);
         var sigma = _sample is null ? SigmaValues[index] : _sigmasInterpol[index - 1];
         return sample / MathF.Sqrt(sigma * sigma + 1);
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

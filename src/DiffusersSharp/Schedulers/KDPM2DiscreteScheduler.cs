@@ -61,7 +61,7 @@ public sealed class KDPM2DiscreteScheduler : SchedulerMixin
 
         var interpolTimesteps = interpol.Select(s => (double)SigmaToTFloat32(s, logSigmas)).ToArray();
         var all = timesteps[..1].Concat(Enumerable.Range(1, n - 1).SelectMany(i => new[] { interpolTimesteps[i], timesteps[i] })).ToArray();
-        SetTimestepsTensor(KDiffusionTimestepTensor(all, Config, device));
+        SetTimestepsTensor(KDiffusionTimestepTensor(all, Config), device);
         Replace(ref _sample, null);
         StepIndex = null;
         BeginIndex = null;
@@ -92,22 +92,22 @@ public sealed class KDPM2DiscreteScheduler : SchedulerMixin
     }
 
     /// <summary>Timesteps in diffusers' dtype: float64 when a Karras-type schedule produced them, else float32.</summary>
-    internal static Tensor KDiffusionTimestepTensor(double[] timesteps, ModelConfig config, Device? device)
+    internal static Tensor KDiffusionTimestepTensor(double[] timesteps, ModelConfig config)
     {
         var converted = new[] { "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas" }.Any(k => config.GetBool(k, false));
         return converted
-            ? tensor(timesteps, ScalarType.Float64, device)
-            : tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32, device);
+            ? tensor(timesteps, ScalarType.Float64)
+            : tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32);
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep)
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep)
     {
         var index = CurrentStepIndex(timestep);
         var sigma = _sample is null ? SigmaValues[index] : _sigmasInterpol[index];
         return sample / MathF.Sqrt(sigma * sigma + 1);
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);

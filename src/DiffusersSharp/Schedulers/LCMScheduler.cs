@@ -46,7 +46,7 @@ public sealed class LCMScheduler : SchedulerMixin
         var originalSteps = Config.GetInt("original_inference_steps", 50);
         _schedule = ConsistencySchedule(_numTrainTimesteps, originalSteps, numInferenceSteps, strength);
         NumInferenceSteps = numInferenceSteps;
-        SetTimestepsTensor(tensor(_schedule, ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(_schedule, ScalarType.Int64), device);
         StepIndex = null;
         BeginIndex = null;
     }
@@ -74,7 +74,7 @@ public sealed class LCMScheduler : SchedulerMixin
     /// <summary>The next timestep in the schedule (the current one on the last step).</summary>
     internal static long PreviousTimestep(long[] schedule, int index, long timestep) => index + 1 < schedule.Length ? schedule[index + 1] : timestep;
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

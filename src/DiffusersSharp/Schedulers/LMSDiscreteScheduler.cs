@@ -67,15 +67,15 @@ public sealed class LMSDiscreteScheduler : SchedulerMixin
         }
 
         StoreSigmas(NumPyCompat.ToFloat32(sigmas.Append(0.0).ToArray()));
-        SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(NumPyCompat.ToFloat32(timesteps), ScalarType.Float32), device);
         StepIndex = null;
         BeginIndex = null;
         ClearDerivatives();
     }
 
-    public override Tensor ScaleModelInput(Tensor sample, Tensor timestep) => ScaleBySigma(sample, timestep);
+    public override Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) => ScaleBySigma(sample, timestep);
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         using var scope = NewDisposeScope();
         var index = CurrentStepIndex(timestep);
@@ -94,10 +94,11 @@ public sealed class LMSDiscreteScheduler : SchedulerMixin
             _derivatives.RemoveAt(0);
         }
 
-        // Newest derivative first, each weighted by its float32-rounded coefficient, summed left to right.
+        // Newest derivative first, each weighted by its float32-rounded coefficient, summed left to right. diffusers
+        // zips the coefficients with the derivatives, so an img2img loop starting mid-schedule uses the ones it has.
         var order = Math.Min(index + 1, LmsOrder);
         Tensor? sum = null;
-        for (var k = 0; k < order; k++)
+        for (var k = 0; k < Math.Min(order, _derivatives.Count); k++)
         {
             var term = _derivatives[^(k + 1)] * (float)LmsCoefficient(order, index, k);
             sum = sum is null ? term : sum + term;

@@ -81,12 +81,12 @@ public sealed class PNDMScheduler : SchedulerMixin
             plms = ts[..^3].Reverse().ToArray();
         }
 
-        SetTimestepsTensor(tensor(_prkTimesteps.Concat(plms).ToArray(), ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(_prkTimesteps.Concat(plms).ToArray(), ScalarType.Int64), device);
         NumInferenceSteps = n;
         ResetHistory();
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

@@ -100,7 +100,7 @@ public sealed class SASolverScheduler : SchedulerMixin
         }
 
         StoreSigmas(sigmas32);
-        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64), device);
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
         Array.Clear(_timestepList);
@@ -114,7 +114,7 @@ public sealed class SASolverScheduler : SchedulerMixin
     /// <summary>diffusers' default tau_func: stochasticity only in the middle of the schedule.</summary>
     private static int Tau(long t) => t is >= 200 and <= 800 ? 1 : 0;
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

@@ -28,6 +28,7 @@ public abstract class SchedulerMixin : IDisposable
 
     private readonly HashSet<Tensor> _owned = new(ReferenceEqualityComparer.Instance);
     private Tensor? _timesteps;
+    private double[] _timestepValues = [];
     private Tensor? _sigmas;
     private bool _disposed;
 
@@ -51,6 +52,15 @@ public abstract class SchedulerMixin : IDisposable
     /// <summary>The timesteps of the current schedule in diffusers' dtype (int64 or float32).</summary>
     public Tensor Timesteps => _timesteps ?? throw new InvalidOperationException($"{ClassName} has no timesteps yet: call SetTimesteps first.");
 
+    /// <summary>
+    /// Host copy of <see cref="Timesteps"/> (as float64, which holds every int64 and float32 timestep exactly): the
+    /// scheduler computed them on the host, so stepping never reads them back from the device.
+    /// </summary>
+    public IReadOnlyList<double> TimestepValues => _timestepValues;
+
+    /// <summary>The <paramref name="index"/>-th timestep of the schedule with its host value, as the denoising loop passes it to <see cref="Step"/>.</summary>
+    public SchedulerTimestep TimestepAt(int index) => new(Timesteps[index], _timestepValues[index]);
+
     /// <summary>The noise levels of the current schedule, for schedulers that have them.</summary>
     public Tensor? Sigmas => _sigmas;
 
@@ -70,12 +80,13 @@ public abstract class SchedulerMixin : IDisposable
     public abstract void SetTimesteps(int numInferenceSteps, Device? device = null);
 
     /// <summary>Scales the denoising model's input as the scheduler requires; the default returns the sample (as a new handle).</summary>
-    public virtual Tensor ScaleModelInput(Tensor sample, Tensor timestep) => sample.alias();
+    public virtual Tensor ScaleModelInput(Tensor sample, SchedulerTimestep timestep) => sample.alias();
 
     /// <summary>One step of the reverse diffusion: from the model output at <paramref name="timestep"/> to the previous sample.</summary>
     /// <param name="generator">Source of randomness for stochastic schedulers (ignored by deterministic ones).</param>
     /// <param name="eta">DDIM's η (weight of the added noise); ignored by other schedulers.</param>
-    public abstract SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0);
+    /// <param name="timestep">The step's timestep; given with its host value (<see cref="TimestepAt"/>) the step reads nothing back from the device.</param>
+    public abstract SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0);
 
     /// <summary>The forward process: noises <paramref name="originalSamples"/> to the noise level of each timestep.</summary>
     public virtual Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
@@ -190,7 +201,15 @@ public abstract class SchedulerMixin : IDisposable
         field = value is null ? null : Keep(value);
     }
 
-    protected void SetTimestepsTensor(Tensor timesteps) => Replace(ref _timesteps, timesteps);
+    /// <summary>Sets the schedule from a CPU tensor the scheduler built: keeps its host copy, then moves it to <paramref name="device"/>.</summary>
+    protected void SetTimestepsTensor(Tensor timesteps, Device? device = null)
+    {
+        if (timesteps.device_type != TorchSharp.DeviceType.CPU)
+            throw new InvalidOperationException("SetTimestepsTensor takes the CPU tensor the scheduler computed and the target device.");
+        // A copy, so that disposing it never touches the schedule itself when that is float64 already.
+        using (var values = timesteps.to(ScalarType.Float64, copy: true)) _timestepValues = values.data<double>().ToArray();
+        Replace(ref _timesteps, device is null || device.type == TorchSharp.DeviceType.CPU ? timesteps : timesteps.to(device));
+    }
 
     /// <summary>Sets the sigmas (float32, kept on the CPU as diffusers keeps them) and their host copy.</summary>
     protected void StoreSigmas(float[] sigmas)
@@ -212,25 +231,37 @@ public abstract class SchedulerMixin : IDisposable
     /// starting mid-way) the second one is taken, as diffusers does, so no sigma is skipped.
     /// </summary>
     /// <param name="lastIfMissing">DPM-Solver-style schedulers fall back to the last index when the timestep is not in the schedule.</param>
-    protected int IndexForTimestep(Tensor timestep, Tensor? scheduleTimesteps = null, bool lastIfMissing = false)
+    protected int IndexForTimestep(SchedulerTimestep timestep, Tensor? scheduleTimesteps = null, bool lastIfMissing = false)
     {
+        if (scheduleTimesteps is null && timestep.Value is { } value)
+        {
+            var first = Array.IndexOf(_timestepValues, value);
+            if (first < 0)
+            {
+                if (lastIfMissing) return _timestepValues.Length - 1;
+                throw new ArgumentException($"Timestep {value} is not in the schedule of {ClassName}.", nameof(timestep));
+            }
+            var second = Array.IndexOf(_timestepValues, value, first + 1);
+            return second >= 0 ? second : first;
+        }
+
         using var scope = NewDisposeScope();
         var schedule = scheduleTimesteps ?? Timesteps;
-        var indices = schedule.eq(timestep.to(schedule.device)).nonzero().flatten();
+        var indices = schedule.eq(timestep.Tensor.to(schedule.device)).nonzero().flatten();
         var count = indices.shape[0];
         if (count == 0)
         {
             if (lastIfMissing) return (int)Timesteps.shape[0] - 1;
-            throw new ArgumentException($"Timestep {timestep.to(ScalarType.Float64).item<double>()} is not in the schedule of {ClassName}.", nameof(timestep));
+            throw new ArgumentException($"Timestep {timestep.Tensor.to(ScalarType.Float64).item<double>()} is not in the schedule of {ClassName}.", nameof(timestep));
         }
         return (int)indices[count > 1 ? 1 : 0].item<long>();
     }
 
-    protected void InitStepIndex(Tensor timestep, bool lastIfMissing = false) =>
+    protected void InitStepIndex(SchedulerTimestep timestep, bool lastIfMissing = false) =>
         StepIndex = BeginIndex ?? IndexForTimestep(timestep, lastIfMissing: lastIfMissing);
 
     /// <summary>Step index, initialised from <paramref name="timestep"/> on the first call as diffusers does.</summary>
-    protected int CurrentStepIndex(Tensor timestep, bool lastIfMissing = false)
+    protected int CurrentStepIndex(SchedulerTimestep timestep, bool lastIfMissing = false)
     {
         if (StepIndex is null) InitStepIndex(timestep, lastIfMissing);
         return StepIndex!.Value;
@@ -273,7 +304,7 @@ public abstract class SchedulerMixin : IDisposable
         SchedulerUtils.BroadcastTo(tensor(values, device: like.device).to(like.dtype), like.dim());
 
     /// <summary>The k-diffusion input scaling <c>x / sqrt(σ² + 1)</c> at the current step's σ.</summary>
-    protected Tensor ScaleBySigma(Tensor sample, Tensor timestep)
+    protected Tensor ScaleBySigma(Tensor sample, SchedulerTimestep timestep)
     {
         var sigma = SigmaValues[CurrentStepIndex(timestep)];
         return sample / MathF.Sqrt(sigma * sigma + 1);
@@ -289,19 +320,24 @@ public abstract class SchedulerMixin : IDisposable
         return timestepSpacing is "linspace" or "trailing" ? maxSigma : MathF.Sqrt(maxSigma * maxSigma + 1);
     }
 
-    /// <summary>An integer timestep's value (diffusers indexes its tables with it).</summary>
-    protected static long TimestepValue(Tensor timestep) =>
-        timestep.is_floating_point() ? (long)timestep.to(ScalarType.Float64).item<double>() : timestep.to(ScalarType.Int64).item<long>();
+    /// <summary>An integer timestep's value (diffusers indexes its tables with it): the host value if given, else read from the tensor.</summary>
+    protected static long TimestepValue(SchedulerTimestep timestep)
+    {
+        if (timestep.Value is { } value) return (long)value;
+        var t = timestep.Tensor;
+        return t.is_floating_point() ? (long)t.to(ScalarType.Float64).item<double>() : t.to(ScalarType.Int64).item<long>();
+    }
 
     /// <summary>
-    /// Noise shaped like <paramref name="like"/>, drawn as diffusers' <c>randn_tensor</c> draws it: with a (CPU)
-    /// generator on the CPU and then moved, so that a seed gives the same numbers on every device.
+    /// Noise shaped like <paramref name="like"/>, drawn as diffusers' <c>randn_tensor</c> draws it: on the generator's
+    /// device and then moved (a CPU generator gives the same numbers for a seed on every device).
     /// </summary>
     protected static Tensor RandnLike(Tensor like, Generator? generator, ScalarType? dtype = null)
     {
         if (generator is null) return randn(like.shape, dtype ?? like.dtype, like.device);
-        var noise = randn(like.shape, dtype ?? like.dtype, CPU, generator: generator);
-        return like.device.type == TorchSharp.DeviceType.CPU ? noise : noise.to(like.device);
+        var drawDevice = generator.device;
+        var noise = randn(like.shape, dtype ?? like.dtype, drawDevice, generator: generator);
+        return drawDevice.type == like.device.type && drawDevice.index == like.device.index ? noise : noise.to(like.device);
     }
 
     public void Dispose()
@@ -318,6 +354,7 @@ public abstract class SchedulerMixin : IDisposable
         foreach (var t in _owned) t.Dispose();
         _owned.Clear();
         _timesteps = null;
+        _timestepValues = [];
         _sigmas = null;
     }
 }

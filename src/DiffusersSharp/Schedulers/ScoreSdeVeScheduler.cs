@@ -38,7 +38,7 @@ public sealed class ScoreSdeVeScheduler : SchedulerMixin
     {
         ValidateInferenceSteps(numInferenceSteps);
         NumInferenceSteps = numInferenceSteps;
-        SetTimestepsTensor(tensor(TorchLinspace(1, Config.GetDouble("sampling_eps", 1e-5), numInferenceSteps), ScalarType.Float32, device));
+        SetTimestepsTensor(tensor(TorchLinspace(1, Config.GetDouble("sampling_eps", 1e-5), numInferenceSteps), ScalarType.Float32), device);
         _hasTimesteps = true;
     }
 
@@ -53,16 +53,16 @@ public sealed class ScoreSdeVeScheduler : SchedulerMixin
         var sigmaMax = Config.GetDouble("sigma_max", 1348.0);
         if (!_hasTimesteps) SetTimesteps(numInferenceSteps);
         using var scope = NewDisposeScope();
-        var timesteps = Timesteps.cpu().data<float>().ToArray();
+        var timesteps = TimestepValues.Select(t => (float)t).ToArray();
         // Python float ** 0-d tensor is a float32 pow in torch.
         var ratio = (float)(sigmaMax / sigmaMin);
         StoreSigmas(timesteps.Select(t => (float)sigmaMin * MathF.Pow(ratio, t)).ToArray());
         Replace(ref _discreteSigmas, tensor(TorchCpuMath.ExpVector(TorchLinspace(Math.Log(sigmaMin), Math.Log(sigmaMax), numInferenceSteps))));
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
-        var (prevSample, prevSampleMean) = StepPred(modelOutput, timestep, sample, generator);
+        var (prevSample, prevSampleMean) = StepPred(modelOutput, timestep.Tensor, sample, generator);
         prevSampleMean.Dispose();
         return new SchedulerOutput(prevSample, null);
     }

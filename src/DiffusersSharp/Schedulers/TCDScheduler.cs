@@ -44,12 +44,12 @@ public sealed class TCDScheduler : SchedulerMixin
         ValidateInferenceSteps(numInferenceSteps);
         _schedule = LCMScheduler.ConsistencySchedule(_numTrainTimesteps, Config.GetInt("original_inference_steps", 50), numInferenceSteps, strength);
         NumInferenceSteps = numInferenceSteps;
-        SetTimestepsTensor(tensor(_schedule, ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(_schedule, ScalarType.Int64), device);
         StepIndex = null;
         BeginIndex = null;
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

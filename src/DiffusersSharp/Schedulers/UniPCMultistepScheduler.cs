@@ -123,7 +123,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         }
 
         StoreSigmas(NumPyCompat.ToFloat32(sigmas).Append(sigmaLast).ToArray());
-        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64, device));
+        SetTimestepsTensor(tensor(NumPyCompat.ToInt64(timesteps), ScalarType.Int64), device);
         NumInferenceSteps = timesteps.Length;
         for (var i = 0; i < _modelOutputs.Length; i++) Replace(ref _modelOutputs[i], null);
         Replace(ref _lastSample, null);
@@ -132,7 +132,7 @@ public sealed class UniPCMultistepScheduler : SchedulerMixin
         BeginIndex = null;
     }
 
-    public override SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
+    public override SchedulerOutput Step(Tensor modelOutput, SchedulerTimestep timestep, Tensor sample, Generator? generator = null, double eta = 0.0)
     {
         if (NumInferenceSteps == 0)
             throw new InvalidOperationException("Number of inference steps is not set: call SetTimesteps after creating the scheduler.");

@@ -21,26 +21,28 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
 
     public StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
         UNet2DConditionModel unet, ControlNetModel controlNet, SchedulerMixin scheduler, ModelConfig? modelIndex = null)
-        : this(vae, textEncoder, tokenizer, unet, controlNet, [controlNet], scheduler, modelIndex)
+        : this(vae, textEncoder, tokenizer, unet, controlNet, [controlNet], scheduler, modelIndex, shareModels: false)
     {
     }
 
     public StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
         UNet2DConditionModel unet, MultiControlNetModel controlNet, SchedulerMixin scheduler, ModelConfig? modelIndex = null)
-        : this(vae, textEncoder, tokenizer, unet, controlNet, controlNet.Nets, scheduler, modelIndex)
+        : this(vae, textEncoder, tokenizer, unet, controlNet, controlNet.Nets, scheduler, modelIndex, shareModels: false)
     {
     }
 
     private StableDiffusionControlNetPipeline(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer,
-        UNet2DConditionModel unet, ModelMixin controlNet, IReadOnlyList<ControlNetModel> nets, SchedulerMixin scheduler, ModelConfig? modelIndex)
-        : base(vae, textEncoder, tokenizer, unet, scheduler, modelIndex, shareModels: false)
+        UNet2DConditionModel unet, ModelMixin controlNet, IReadOnlyList<ControlNetModel> nets, SchedulerMixin scheduler, ModelConfig? modelIndex,
+        bool shareModels)
+        : base(vae, textEncoder, tokenizer, unet, scheduler, modelIndex, shareModels)
     {
         CheckNetsMatch(unet, nets);
         _controlNet = controlNet;
         ControlNets = nets;
         // diffusers' control_image_processor: RGB, kept in [0, 1].
         ControlImageProcessor = new VaeImageProcessor(new VaeImageProcessorOptions { VaeScaleFactor = vae.VaeScaleFactor, DoConvertRgb = true, DoNormalize = false });
-        Register("controlnet", controlNet);
+        if (shareModels) RegisterShared("controlnet", controlNet);
+        else Register("controlnet", controlNet);
     }
 
     public override string ClassName => "StableDiffusionControlNetPipeline";
@@ -67,6 +69,23 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
     public IReadOnlyList<ControlNetModel> ControlNets { get; }
 
     public VaeImageProcessor ControlImageProcessor { get; }
+
+    /// <summary>
+    /// diffusers' <c>StableDiffusionControlNetPipeline.from_pipe(pipe, controlnet=net)</c>: a ControlNet pipeline on
+    /// another Stable Diffusion pipeline's models and a loaded ControlNet, without loading anything again. The models
+    /// and the ControlNet stay their owners' (dispose this pipeline first; it never frees them); the scheduler is a copy
+    /// of <paramref name="source"/>'s.
+    /// </summary>
+    public static StableDiffusionControlNetPipeline FromPipe(StableDiffusionPipelineBase source, ModelMixin controlNet)
+    {
+        IReadOnlyList<ControlNetModel> nets = controlNet switch
+        {
+            ControlNetModel single => [single],
+            MultiControlNetModel multi => multi.Nets,
+            _ => throw new NotSupportedException($"A {controlNet.ClassName} cannot be the controlnet of a StableDiffusionControlNetPipeline."),
+        };
+        return new(source.Vae, source.TextEncoder, source.Tokenizer, source.Unet, controlNet, nets, source.CopyScheduler(), modelIndex: null, shareModels: true);
+    }
 
     /// <summary>Opens a saved ControlNet pipeline folder (model_index.json with a <c>controlnet</c> component).</summary>
     public static new StableDiffusionControlNetPipeline FromPretrained(string directory, LoadOptions? options = null)
@@ -141,7 +160,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
         var timesteps = Scheduler.Timesteps;
         var total = (int)timesteps.shape[0];
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
@@ -169,7 +188,7 @@ public sealed class StableDiffusionControlNetPipeline : StableDiffusionPipelineB
             return new UNet2DConditionExtras { DownBlockAdditionalResiduals = down, MidBlockAdditionalResidual = mid };
         }
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, 0, promptEmbeds, doCfg, input, generator, cancellationToken, unetExtras: ControlResiduals);
         return Finish(latents, input.OutputType);
     }
 

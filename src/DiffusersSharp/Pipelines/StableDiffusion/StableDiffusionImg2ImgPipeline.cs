@@ -60,11 +60,11 @@ public sealed class StableDiffusionImg2ImgPipeline : StableDiffusionPipelineBase
         var effectiveBatch = batchSize * input.NumImagesPerPrompt;
         var latentTimestep = timesteps.narrow(0, 0, 1).repeat(effectiveBatch);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latents = PrepareLatents(image, latentTimestep, effectiveBatch, promptEmbeds.dtype, device, generator);
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, Scheduler.TimestepValues.Count - (int)timesteps.shape[0], promptEmbeds, doCfg, input, generator, cancellationToken);
         return Finish(latents, input.OutputType);
     }
 

@@ -91,7 +91,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
 
         var initImage = ImageProcessor.Preprocess(input.Image, height, width).to(ScalarType.Float32);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var (latents, noise, imageLatents) = PrepareLatents(input, initImage, latentTimestep, effectiveBatch, height, width, dtype, device, generator);
 
@@ -114,7 +114,7 @@ public sealed class StableDiffusionInpaintPipeline : StableDiffusionPipelineBase
             afterStep = BlendKeptRegion(timesteps, doCfg ? mask.chunk(2)[0] : mask, imageLatents!, noise);
         }
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken, extendModelInput, afterStep: afterStep);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, Scheduler.TimestepValues.Count - (int)timesteps.shape[0], promptEmbeds, doCfg, input, generator, cancellationToken, extendModelInput, afterStep: afterStep);
         return Finish(latents, input.OutputType);
     }
 

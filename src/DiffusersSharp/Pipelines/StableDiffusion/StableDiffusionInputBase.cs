@@ -16,8 +16,10 @@ public abstract record StableDiffusionInputBase
     public int NumImagesPerPrompt { get; init; } = 1;
     /// <summary>DDIM's η; other schedulers ignore it.</summary>
     public double Eta { get; init; }
-    /// <summary>Seed of a CPU generator, as <c>torch.Generator("cpu").manual_seed(seed)</c>; ignored when <see cref="Generator"/> is set.</summary>
+    /// <summary>Seed of a generator, as <c>torch.Generator("cpu").manual_seed(seed)</c> (see <see cref="GeneratorDevice"/>); ignored when <see cref="Generator"/> is set.</summary>
     public long? Seed { get; init; }
+    /// <summary>Where the generator seeded from <see cref="Seed"/> draws: the CPU (default, the same pictures on every device) or the pipeline's device.</summary>
+    public GeneratorDevice GeneratorDevice { get; init; } = GeneratorDevice.Cpu;
     /// <summary>A generator the caller owns (e.g. one shared over several calls).</summary>
     public Generator? Generator { get; init; }
     public Tensor? PromptEmbeds { get; init; }
@@ -33,5 +35,7 @@ public abstract record StableDiffusionInputBase
     public StepEndCallback? CallbackOnStepEnd { get; init; }
 
     /// <summary>The generator a call seeds from <see cref="Seed"/> (the call disposes it), or null when <see cref="Generator"/> or no seed is given.</summary>
-    internal Generator? NewSeededGenerator() => Generator is null && Seed is { } seed ? new Generator((ulong)seed) : null;
+    /// <param name="device">The pipeline's device, where a <see cref="GeneratorDevice.Device"/> generator draws.</param>
+    internal Generator? NewSeededGenerator(Device device) =>
+        Generator is null && Seed is { } seed ? new Generator((ulong)seed, GeneratorDevice == GeneratorDevice.Device ? device : CPU) : null;
 }

@@ -18,10 +18,22 @@ public sealed class StableDiffusionPipeline : StableDiffusionPipelineBase
     {
     }
 
+    private StableDiffusionPipeline(StableDiffusionPipelineBase source)
+        : base(source.Vae, source.TextEncoder, source.Tokenizer, source.Unet, source.CopyScheduler(), modelIndex: null, shareModels: true)
+    {
+    }
+
     public override string ClassName => "StableDiffusionPipeline";
 
     public static new StableDiffusionPipeline FromPretrained(string directory, LoadOptions? options = null) =>
         Load(directory, options, (vae, textEncoder, tokenizer, unet, scheduler, index) => new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler, index));
+
+    /// <summary>
+    /// diffusers' <c>from_pipe</c>: a text-to-image pipeline on another pipeline's models (e.g. an image-to-image or
+    /// inpainting pipeline's), without loading them again. The models stay <paramref name="source"/>'s (dispose this
+    /// pipeline first; it never frees them); the scheduler is a copy of <paramref name="source"/>'s.
+    /// </summary>
+    public static StableDiffusionPipeline FromPipe(StableDiffusionPipelineBase source) => new(source);
 
     public PipelineOutput Generate(StableDiffusionInput input, CancellationToken cancellationToken = default)
     {
@@ -36,12 +48,12 @@ public sealed class StableDiffusionPipeline : StableDiffusionPipelineBase
 
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, promptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
 
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, Scheduler.Timesteps, promptEmbeds, doCfg, input, generator, cancellationToken);
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, Scheduler.Timesteps, 0, promptEmbeds, doCfg, input, generator, cancellationToken);
         return Finish(latents, input.OutputType);
     }
 }

@@ -75,9 +75,10 @@ public abstract class StableDiffusionPipelineBase : DiffusionPipeline
     /// <remarks>Call from the call's outermost dispose scope: the result moves out of it.</remarks>
     private protected PipelineOutput Finish(Tensor latents, OutputType outputType)
     {
-        if (outputType == OutputType.Latent)
-            return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
-        var images = ImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor));
-        return new PipelineOutput(images.MoveToOuterDisposeScope(), null);
+        var output = outputType == OutputType.Latent
+            ? new PipelineOutput(null, latents.MoveToOuterDisposeScope())
+            : new PipelineOutput(ImageProcessor.Postprocess(Vae.Decode(latents.to(Vae.DType) / Vae.ScalingFactor)).MoveToOuterDisposeScope(), null);
+        MaybeFreeModelHooks();
+        return output;
     }
 }

@@ -56,9 +56,11 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
 
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
         var (timesteps, _) = GetTimesteps(input.NumInferenceSteps, input.Strength, input.DenoisingStart);
+        // GetTimesteps returns the schedule's tail; denoising_end may then cut its end.
+        var firstStep = Scheduler.TimestepValues.Count - (int)timesteps.shape[0];
         var latentTimestep = timesteps[..1].repeat(imagesPerCall);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         // A refiner continuing from denoising_start gets latents that still hold their noise.
         var latents = input.Latents is { } given
@@ -85,12 +87,14 @@ public sealed class StableDiffusionXLImg2ImgPipeline : StableDiffusionXLPipeline
         addTimeIds = addTimeIds.to(device);
 
         timesteps = CutAtDenoisingEnd(timesteps, input.DenoisingEnd);
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken,
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, firstStep, promptEmbeds, doCfg, input, generator, cancellationToken,
             unetExtras: AddedConditions(addTextEmbeds, addTimeIds));
 
-        if (input.OutputType == OutputType.Latent)
-            return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
-        return new PipelineOutput(DecodeLatents(latents).MoveToOuterDisposeScope(), null);
+        var output = input.OutputType == OutputType.Latent
+            ? new PipelineOutput(null, latents.MoveToOuterDisposeScope())
+            : new PipelineOutput(DecodeLatents(latents).MoveToOuterDisposeScope(), null);
+        MaybeFreeModelHooks();
+        return output;
     }
 
     /// <summary>

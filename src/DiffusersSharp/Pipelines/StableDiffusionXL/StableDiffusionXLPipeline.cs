@@ -50,7 +50,7 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
         var embeds = EncodeCheckedPrompt(input, doCfg);
         Scheduler.SetTimesteps(input.NumInferenceSteps, device);
 
-        using var ownedGenerator = input.NewSeededGenerator();
+        using var ownedGenerator = input.NewSeededGenerator(device);
         var generator = input.Generator ?? ownedGenerator;
         var latentShape = new long[] { batchSize * input.NumImagesPerPrompt, Unet.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
         var latents = LatentNoise.Prepare(latentShape, embeds.PromptEmbeds.dtype, device, generator, input.Latents, Scheduler.InitNoiseSigma);
@@ -68,12 +68,14 @@ public sealed class StableDiffusionXLPipeline : StableDiffusionXLPipelineBase
         addTimeIds = addTimeIds.to(device).repeat(batchSize * input.NumImagesPerPrompt, 1);
 
         var timesteps = CutAtDenoisingEnd(Scheduler.Timesteps, input.DenoisingEnd);
-        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, promptEmbeds, doCfg, input, generator, cancellationToken,
+        latents = DenoisingLoop.Run(Unet, Scheduler, latents, timesteps, 0, promptEmbeds, doCfg, input, generator, cancellationToken,
             unetExtras: AddedConditions(addTextEmbeds, addTimeIds));
 
-        if (input.OutputType == OutputType.Latent)
-            return new PipelineOutput(null, latents.MoveToOuterDisposeScope());
-        return new PipelineOutput(DecodeLatents(latents).MoveToOuterDisposeScope(), null);
+        var output = input.OutputType == OutputType.Latent
+            ? new PipelineOutput(null, latents.MoveToOuterDisposeScope())
+            : new PipelineOutput(DecodeLatents(latents).MoveToOuterDisposeScope(), null);
+        MaybeFreeModelHooks();
+        return output;
     }
 
     /// <summary>

@@ -15,6 +15,8 @@ namespace DiffusersSharp.Pipelines.StableDiffusionXL;
 /// </summary>
 public abstract class StableDiffusionXLPipelineBase : DiffusionPipeline
 {
+    protected override string ModelCpuOffloadSeq => "text_encoder->text_encoder_2->image_encoder->unet->vae";
+
     /// <param name="textEncoder">Null (with <paramref name="tokenizer"/>) for the SDXL refiner, which has text_encoder_2 only.</param>
     /// <param name="forceZerosForEmptyPrompt">Without a negative prompt, use zeros as the unconditional embeddings (SDXL's training).</param>
     protected StableDiffusionXLPipelineBase(AutoencoderKL vae, CLIPTextModel? textEncoder, CLIPTextModelWithProjection textEncoder2,

@@ -10,7 +10,7 @@ public static class ImageMetrics
     {
         Assert.Equal(reference.shape, image.shape);
         using var scope = NewDisposeScope();
-        var mse = (image.to(ScalarType.Float64) - reference.to(ScalarType.Float64)).square().mean().item<double>();
+        var mse = (image.to(ScalarType.Float64).cpu() - reference.to(ScalarType.Float64).cpu()).square().mean().item<double>();
         return 10 * Math.Log10(1 / mse);
     }
 }

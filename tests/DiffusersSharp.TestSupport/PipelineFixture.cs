@@ -9,8 +9,24 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Tests.Support;
 
 /// <summary>Turns a Stable Diffusion (1.x/2.x or XL) pipeline fixture's manifest into a call and checks the call against it.</summary>
-internal static class PipelineFixture
+public static class PipelineFixture
 {
+    /// <summary>Builds the Stable Diffusion text-to-image call a fixture manifest describes, scheduler swap included.</summary>
+    public static (StableDiffusionPipeline Pipeline, StableDiffusionInput Input) StableDiffusionFromManifest(FixtureCase fixture, LoadOptions? options = null)
+    {
+        var m = fixture.Manifest;
+        var pipeline = StableDiffusionPipeline.FromPretrained(fixture.ModelPath(m["model"]!.GetValue<string>()), options);
+        SwapScheduler(fixture, pipeline);
+        var call = m["call"]!.AsObject();
+        var input = WithCommonArguments(fixture, new StableDiffusionInput
+        {
+            Height = call["height"]?.GetValue<int>(),
+            Width = call["width"]?.GetValue<int>(),
+            Latents = TensorArgument(fixture, "latents"),
+        });
+        return (pipeline, input);
+    }
+
     /// <summary>Swaps the scheduler as the manifest's <c>scheduler.how</c> says (diffusers' <c>X.from_config</c>).</summary>
     public static void SwapScheduler(FixtureCase fixture, DiffusionPipeline pipeline)
     {
@@ -44,7 +60,7 @@ internal static class PipelineFixture
     /// <summary>A <c>"png:inputs/X.png"</c> call argument loaded as diffusers' <c>load_image</c> would (RGB, or L for masks).</summary>
     public static Tensor PngArgument(FixtureCase fixture, string name, bool gray = false)
     {
-        var path = FixtureCase.PathOf(fixture.Manifest["call"]![name]!.GetValue<string>()["png:".Length..]);
+        var path = fixture.ModelPath(fixture.Manifest["call"]![name]!.GetValue<string>()["png:".Length..]);
         return gray ? ImageIO.LoadGray(path) : ImageIO.LoadRgb(path);
     }
 

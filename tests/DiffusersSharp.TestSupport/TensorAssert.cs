@@ -36,14 +36,17 @@ public static class TensorAssert
     {
         Assert.Equal(expected.shape, actual.shape);
         using var scope = NewDisposeScope();
-        var worst = (actual.to(ScalarType.Float64) - expected.to(ScalarType.Float64)).abs().max().item<double>();
+        var worst = (actual.to(ScalarType.Float64).cpu() - expected.to(ScalarType.Float64).cpu()).abs().max().item<double>();
         if (!(worst <= tolerance)) throw new XunitException($"{what}: max |diff| {worst:G4} exceeds {tolerance:G4}.");
     }
 
     public static void Equal(Tensor expected, Tensor actual, string what = "tensor")
     {
         Assert.Equal(expected.shape, actual.shape);
-        if (!expected.to(ScalarType.Float64).eq(actual.to(ScalarType.Float64)).all().item<bool>())
-            throw new XunitException($"{what}: expected [{string.Join(", ", expected.to(ScalarType.Float64).data<double>().Take(16))}], got [{string.Join(", ", actual.to(ScalarType.Float64).data<double>().Take(16))}].");
+        using var scope = NewDisposeScope();
+        var e = expected.to(ScalarType.Float64).cpu();
+        var a = actual.to(ScalarType.Float64).cpu();
+        if (!e.eq(a).all().item<bool>())
+            throw new XunitException($"{what}: expected [{string.Join(", ", e.data<double>().Take(16))}], got [{string.Join(", ", a.data<double>().Take(16))}].");
     }
 }

@@ -1,0 +1,8 @@
+namespace DiffusersSharp.Serving;
+
+/// <summary>A job that was accepted but did not give pictures: it failed, timed out or was cancelled by someone else.</summary>
+public sealed class GenerationFailedException(string message, JobInfo? job = null, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The job as it ended, when it ran as a job.</summary>
+    public JobInfo? Job { get; } = job;
+}

@@ -1,0 +1,3 @@
+using DiffusersSharp.DeviceCheck;
+
+return DeviceCheckProgram.Run(args);
