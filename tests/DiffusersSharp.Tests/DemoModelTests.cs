@@ -9,8 +9,9 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Tests;
 
 /// <summary>
-/// The demo model in <c>models/demo-shapes</c> learned what its captions say (checked with pixel statistics, not by
-/// eye), its folder is a diffusers folder, and the tool that trained it still runs.
+/// The demo model in <c>models/demo-shapes</c> learned the part of its captions it has learned so far, the background
+/// colour (checked with pixel statistics, not by eye), its folder is a diffusers folder, its data set is what its
+/// captions say, and the tool that trained it still runs.
 /// </summary>
 public class DemoModelTests
 {
