@@ -11,7 +11,7 @@ internal sealed class CommonOptions
 {
     public Option<string> Model { get; } = new("--model", "-m")
     {
-        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the repository's demo model (models/*), else its tiny test model.",
+        Description = "Diffusers pipeline folder (model_index.json + components). Default: $DIFFUSE_MODEL, else the demo model shipped with the repository (models/demo-shapes).",
     };
     public Option<string> DType { get; } = new("--dtype")
     {
@@ -43,9 +43,10 @@ internal sealed class CommonOptions
 
     public string ResolveModel(ParseResult result)
     {
-        var model = result.GetValue(Model) ?? Environment.GetEnvironmentVariable("DIFFUSE_MODEL") ?? BundledModels.FindDefaultModel();
+        var model = result.GetValue(Model) ?? NonEmpty(Environment.GetEnvironmentVariable("DIFFUSE_MODEL")) ?? BundledModels.FindDefaultModel();
         if (model is null)
-            throw new ArgumentException("No model given: pass --model DIR (a diffusers pipeline folder) or set DIFFUSE_MODEL.");
+            throw new ArgumentException(
+                $"No model given and the demo model (models/demo-shapes) was not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}: pass --model DIR (a diffusers pipeline folder) or set DIFFUSE_MODEL.");
         return model;
     }
 
@@ -81,4 +82,6 @@ internal sealed class CommonOptions
         }
         throw new ArgumentException($"Unknown --device '{value}': use cpu, cuda or cuda:N.");
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

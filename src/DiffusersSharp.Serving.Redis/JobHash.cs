@@ -43,16 +43,6 @@ internal static class JobHash
 
     public static bool IsFinal(JobState state) => state is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 
-    /// <summary>The event type that describes a job in this state, for the first event of a watch.</summary>
-    public static string EventType(JobInfo job) => job.State switch
-    {
-        JobState.Queued => "queued",
-        JobState.Running => job.Step > 0 ? "step" : "started",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        _ => "cancelled",
-    };
-
     public static string StateName(JobState state) => state switch
     {
         JobState.Queued => "queued",

@@ -117,7 +117,7 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
         {
             var (job, seq) = await _store.GetJobWithSeqAsync(id).ConfigureAwait(false);
             if (job is null) yield break;
-            yield return new JobEvent(JobHash.EventType(job), job);
+            yield return JobEvent.Of(job);
             if (JobHash.IsFinal(job.State)) yield break;
             while (true)
             {
@@ -132,7 +132,7 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
                 {
                     if (snapshot.Job is null) yield break;
                     if (snapshot.Seq > seq)
-                        (seq, next) = (snapshot.Seq, new JobEvent(JobHash.EventType(snapshot.Job), snapshot.Job));
+                        (seq, next) = (snapshot.Seq, JobEvent.Of(snapshot.Job));
                 }
                 if (next is null) continue;
                 yield return next;

@@ -32,7 +32,18 @@ public sealed record JobInfo
 /// <summary>What a job's event stream reports: <c>queued</c>, <c>started</c>, <c>step</c> (i of n), then <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>
 public sealed record JobEvent(
     [property: JsonPropertyName("type")] string Type,
-    [property: JsonPropertyName("job")] JobInfo Job);
+    [property: JsonPropertyName("job")] JobInfo Job)
+{
+    /// <summary>The event that describes a job as it stands (the first event of a watch, or a final one).</summary>
+    public static JobEvent Of(JobInfo job) => new(job.State switch
+    {
+        JobState.Queued => "queued",
+        JobState.Running => job.Step > 0 ? "step" : "started",
+        JobState.Succeeded => "succeeded",
+        JobState.Failed => "failed",
+        _ => "cancelled",
+    }, job);
+}
 
 /// <summary>A finished job's pictures, PNG-encoded, in order.</summary>
 public sealed record JobResult(JobInfo Job, IReadOnlyList<byte[]> Images);

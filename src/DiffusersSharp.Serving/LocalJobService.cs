@@ -193,7 +193,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
         {
             var info = await GetAsync(id, cancellationToken).ConfigureAwait(false);
             if (info is null) yield break;
-            yield return new JobEvent(EventType(info), info);
+            yield return JobEvent.Of(info);
             if (JobEventHub.IsFinal(info.State)) yield break;
             await foreach (var e in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -206,15 +206,6 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
             _events.Unsubscribe(id, channel);
         }
     }
-
-    private static string EventType(JobInfo info) => info.State switch
-    {
-        JobState.Queued => "queued",
-        JobState.Running => info.Step > 0 ? "step" : "started",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        _ => "cancelled",
-    };
 
     public Task<byte[]?> GetImageAsync(string id, int index, CancellationToken cancellationToken = default) => _store.GetImageAsync(id, index, cancellationToken);
 
@@ -355,7 +346,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
         lock (job.Lock) job.Info = final;
         await _store.UpdateAsync(final).ConfigureAwait(false);
         _live.TryRemove(final.Id, out _);
-        _events.Publish(new JobEvent(EventType(final), final));
+        _events.Publish(JobEvent.Of(final));
         _metrics.JobFinished(job.Request.Model.Name, final.State, final.StartedAt is { } s && final.FinishedAt is { } f ? f - s : TimeSpan.Zero);
     }
 

@@ -162,8 +162,10 @@ public sealed partial class ModelConfig
         var sorted = new JsonObject();
         foreach (var kv in _values.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             sorted[kv.Key] = kv.Value?.DeepClone();
-        // Python's json module writes non-finite floats as bare tokens and reads only those back as floats.
-        return NonFiniteString().Replace(sorted.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), "$1$2");
+        // Python's json module writes non-finite floats as bare tokens and reads only those back as floats; it leaves
+        // '+' and other HTML-sensitive characters as they are ("dpmsolver++"), which the default encoder would escape.
+        var options = new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        return NonFiniteString().Replace(sorted.ToJsonString(options), "$1$2");
     }
 
     private static string QuoteNonFiniteTokens(string json) => NonFiniteToken().Replace(json, "$1\"$2\"");

@@ -1,0 +1,331 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using DiffusersSharp.Loading;
+using DiffusersSharp.Models;
+using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Schedulers;
+using DiffusersSharp.Tokenizers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusersSharp.TrainDemo;
+
+/// <summary>
+/// Trains the demo model in two stages on CPU with TorchSharp autograd: first the <see cref="AutoencoderKL"/> on
+/// pictures (L1 + MSE reconstruction, a small KL term), then the <see cref="CLIPTextModel"/> and
+/// <see cref="UNet2DConditionModel"/> together on the frozen VAE's latents with DDPM's epsilon-prediction loss and
+/// caption dropout. Checkpoints every few minutes; a re-run with the same options resumes. Weights train in float32:
+/// at these sizes libtorch's bfloat16 CPU kernels do not pay (see the model card).
+/// </summary>
+public sealed class DemoTrainer(TrainOptions options, Action<string> log)
+{
+    private const int MaxTokens = 77;
+    private readonly ShapesDataset _data = new(options.Seed, DemoModelConfigs.ImageSize);
+
+    /// <summary>Runs (or resumes) both stages and writes the pipeline folder; returns the final losses of each stage.</summary>
+    public (double VaeLoss, double UnetLoss) Run()
+    {
+        set_num_threads(options.Threads);
+        Directory.CreateDirectory(options.CheckpointDirectory);
+        var state = TrainState.Load(StatePath, options.Fingerprint());
+
+        using var vae = new AutoencoderKL(DemoModelConfigs.Vae());
+        var vaeLoss = TrainVae(vae, state);
+
+        using var textEncoder = new CLIPTextModel(DemoModelConfigs.TextEncoder());
+        using var unet = new UNet2DConditionModel(DemoModelConfigs.Unet());
+        using var emaTextEncoder = new CLIPTextModel(DemoModelConfigs.TextEncoder());
+        using var emaUnet = new UNet2DConditionModel(DemoModelConfigs.Unet());
+        InitTextEmbeddings(textEncoder);
+        CopyWeights(textEncoder, emaTextEncoder);
+        CopyWeights(unet, emaUnet);
+        var tokenizer = CLIPTokenizer.FromPretrained(options.TokenizerDirectory);
+        var pool = LatentPool(vae, state);
+        var unetLoss = TrainUnet(textEncoder, unet, emaTextEncoder, emaUnet, tokenizer, pool, state);
+        pool.Mean.Dispose();
+        pool.LogVar.Dispose();
+
+        Save(vae, emaTextEncoder, tokenizer, emaUnet, state.ScalingFactor);
+        return (vaeLoss, unetLoss);
+    }
+
+    private string StatePath => Path.Combine(options.CheckpointDirectory, "state.json");
+    private string CheckpointFile(string name) => Path.Combine(options.CheckpointDirectory, name);
+
+    private double TrainVae(AutoencoderKL vae, TrainState state)
+    {
+        var quantConv = Child(vae, "quant_conv");
+        var postQuantConv = Child(vae, "post_quant_conv");
+        var vaeParameters = vae.parameters().ToList();
+        using var optimizer = optim.AdamW(vaeParameters, options.VaeLearningRate, weight_decay: 0.0);
+        if (state.VaeStep > 0)
+        {
+            vae.load(CheckpointFile("vae.bin"));
+            if (state.VaeStep < options.VaeSteps) optimizer.load_state_dict(CheckpointFile("vae-optimizer.bin"));
+        }
+        if (state.VaeStep >= options.VaeSteps)
+        {
+            log($"vae: done ({state.VaeStep} steps), loaded from checkpoint");
+            return state.VaeLoss;
+        }
+
+        vae.train();
+        var meter = new LossMeter("vae", options.VaeSteps, options.LogEvery, log, CheckpointFile("losses.csv"));
+        var lastCheckpoint = Stopwatch.StartNew();
+        using var generator = new Generator(0, CPU);
+        for (var step = state.VaeStep; step < options.VaeSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            generator.manual_seed(StepSeed(1, step));
+            SetLearningRate(optimizer, options.VaeLearningRate, step, options.VaeSteps);
+            var indices = Enumerable.Range(0, options.VaeBatchSize).Select(i => (long)step * options.VaeBatchSize + i).ToArray();
+            var (images, _) = _data.Batch(indices);
+
+            var noise = randn(images.shape[0], vae.LatentChannels, images.shape[2] / vae.VaeScaleFactor, images.shape[3] / vae.VaeScaleFactor, generator: generator);
+            var loss = BackwardWithRetries(vaeParameters, step, "vae", () =>
+            {
+                var chunks = quantConv.forward(vae.Encoder.Forward(images)).chunk(2, 1);
+                var mean = chunks[0];
+                var logVar = chunks[1].clamp(-30.0, 20.0);
+                var reconstruction = vae.Decoder.Forward(postQuantConv.forward(mean + (0.5 * logVar).exp() * noise));
+                var kl = 0.5 * (mean.square() + logVar.exp() - 1 - logVar).mean();
+                return (reconstruction - images).abs().mean() + (reconstruction - images).square().mean() + options.VaeKlWeight * kl;
+            });
+            if (loss is { } value)
+            {
+                optimizer.step();
+                state.VaeLoss = meter.Add(step + 1, value);
+            }
+
+            if (step + 1 == options.VaeSteps || lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
+            {
+                vae.save(CheckpointFile("vae.bin"));
+                optimizer.save_state_dict(CheckpointFile("vae-optimizer.bin"));
+                state.VaeStep = step + 1;
+                state.Save(StatePath);
+                log($"vae: checkpoint at step {step + 1}");
+                lastCheckpoint.Restart();
+            }
+        }
+        return state.VaeLoss;
+    }
+
+    /// <summary>
+    /// Encodes <see cref="TrainOptions.LatentPoolSize"/> pictures once (their posterior mean and log-variance) and
+    /// measures diffusers' <c>scaling_factor</c>: 1 / std of sampled latents.
+    /// </summary>
+    private (Tensor Mean, Tensor LogVar, ShapeScene[] Scenes) LatentPool(AutoencoderKL vae, TrainState state)
+    {
+        var scenes = Enumerable.Range(0, options.LatentPoolSize).Select(i => _data.Scene(PoolIndex(i))).ToArray();
+        var poolPath = CheckpointFile("latent-pool.safetensors");
+        if (state.ScalingFactor > 0 && File.Exists(poolPath))
+        {
+            using var file = SafetensorsFile.Open(poolPath);
+            return (file.Read("mean"), file.Read("logvar"), scenes);
+        }
+
+        vae.eval();
+        var quantConv = Child(vae, "quant_conv");
+        var means = new List<Tensor>();
+        var logVars = new List<Tensor>();
+        using (no_grad())
+        {
+            for (var start = 0; start < options.LatentPoolSize; start += 256)
+            {
+                using var scope = NewDisposeScope();
+                var indices = Enumerable.Range(start, Math.Min(256, options.LatentPoolSize - start)).Select(i => PoolIndex(i)).ToArray();
+                var (images, _) = _data.Batch(indices);
+                var chunks = quantConv.forward(vae.Encoder.Forward(images)).chunk(2, 1);
+                means.Add(chunks[0].MoveToOuterDisposeScope());
+                logVars.Add(chunks[1].clamp(-30.0, 20.0).MoveToOuterDisposeScope());
+            }
+        }
+        var mean = cat(means, 0);
+        var logVar = cat(logVars, 0);
+        means.ForEach(t => t.Dispose());
+        logVars.ForEach(t => t.Dispose());
+        using (var scope = NewDisposeScope())
+        {
+            using var generator = new Generator((ulong)StepSeed(2, 0), CPU);
+            var sample = mean + (0.5 * logVar).exp() * randn(mean.shape, generator: generator);
+            state.ScalingFactor = Math.Round(1.0 / sample.std().item<float>(), 5);
+        }
+        SafetensorsFile.Write(poolPath, [new("logvar", logVar), new("mean", mean)]);
+        state.Save(StatePath);
+        log($"latents: {options.LatentPoolSize} pictures encoded, scaling_factor {state.ScalingFactor.ToString(CultureInfo.InvariantCulture)}");
+        return (mean, logVar, scenes);
+    }
+
+    private double TrainUnet(CLIPTextModel textEncoder, UNet2DConditionModel unet, CLIPTextModel emaTextEncoder,
+        UNet2DConditionModel emaUnet, CLIPTokenizer tokenizer, (Tensor Mean, Tensor LogVar, ShapeScene[] Scenes) pool, TrainState state)
+    {
+        var parameters = textEncoder.parameters().Concat(unet.parameters()).ToList();
+        var emaParameters = emaTextEncoder.parameters().Concat(emaUnet.parameters()).ToList();
+        using var optimizer = optim.AdamW(parameters, options.UnetLearningRate, weight_decay: 0.01);
+        if (state.UnetStep > 0)
+        {
+            textEncoder.load(CheckpointFile("text_encoder.bin"));
+            unet.load(CheckpointFile("unet.bin"));
+            emaTextEncoder.load(CheckpointFile("text_encoder-ema.bin"));
+            emaUnet.load(CheckpointFile("unet-ema.bin"));
+            if (state.UnetStep < options.UnetSteps) optimizer.load_state_dict(CheckpointFile("unet-optimizer.bin"));
+        }
+        if (state.UnetStep >= options.UnetSteps)
+        {
+            log($"unet: done ({state.UnetStep} steps), loaded from checkpoint");
+            return state.UnetLoss;
+        }
+
+        using var alphasCumprod = AlphasCumprod();
+        textEncoder.train();
+        unet.train();
+        var meter = new LossMeter("unet", options.UnetSteps, options.LogEvery, log, CheckpointFile("losses.csv"));
+        var lastCheckpoint = Stopwatch.StartNew();
+        using var generator = new Generator(0, CPU);
+        var batch = options.UnetBatchSize;
+        for (var step = state.UnetStep; step < options.UnetSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            generator.manual_seed(StepSeed(3, step));
+            var random = new Random((int)(StepSeed(4, step) & 0x7FFFFFFF));
+            SetLearningRate(optimizer, options.UnetLearningRate, step, options.UnetSteps);
+
+            var slots = Enumerable.Range(0, batch).Select(_ => (long)random.Next(pool.Scenes.Length)).ToArray();
+            var captions = slots.Select(s => random.NextDouble() < options.CaptionDropout ? "" : ShapesDataset.Caption(pool.Scenes[s], random)).ToArray();
+            using var slotIndex = tensor(slots).clone();
+            var mean = pool.Mean.index_select(0, slotIndex);
+            var logVar = pool.LogVar.index_select(0, slotIndex);
+            var latents = (mean + (0.5 * logVar).exp() * randn(mean.shape, generator: generator)) * state.ScalingFactor;
+
+            using var idsView = tokenizer.CallTensor(captions, MaxTokens);
+            var ids = idsView.clone();
+            var timesteps = randint(0, alphasCumprod.shape[0], [batch], dtype: ScalarType.Int64, generator: generator);
+            var noise = randn(latents.shape, generator: generator);
+            var alphaBar = alphasCumprod.index_select(0, timesteps).view(batch, 1, 1, 1);
+            var noisy = alphaBar.sqrt() * latents + (1 - alphaBar).sqrt() * noise;
+            var loss = BackwardWithRetries(parameters, step, "unet", () =>
+            {
+                var hidden = textEncoder.Forward(ids).LastHiddenState;
+                return nn.functional.mse_loss(unet.Forward(noisy, timesteps, hidden), noise);
+            });
+            if (loss is { } value)
+            {
+                optimizer.step();
+                UpdateEma(parameters, emaParameters, step);
+                state.UnetLoss = meter.Add(step + 1, value);
+            }
+
+            if (step + 1 == options.UnetSteps || lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
+            {
+                textEncoder.save(CheckpointFile("text_encoder.bin"));
+                unet.save(CheckpointFile("unet.bin"));
+                emaTextEncoder.save(CheckpointFile("text_encoder-ema.bin"));
+                emaUnet.save(CheckpointFile("unet-ema.bin"));
+                optimizer.save_state_dict(CheckpointFile("unet-optimizer.bin"));
+                state.UnetStep = step + 1;
+                state.Save(StatePath);
+                log($"unet: checkpoint at step {step + 1}");
+                lastCheckpoint.Restart();
+            }
+        }
+        return state.UnetLoss;
+    }
+
+    /// <summary>Writes the StableDiffusionPipeline folder in float16 with the inference scheduler.</summary>
+    private void Save(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer, UNet2DConditionModel unet, double scalingFactor)
+    {
+        vae.Config["scaling_factor"] = scalingFactor;
+        var scheduler = new DPMSolverMultistepScheduler(DemoModelConfigs.InferenceScheduler());
+        var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler, DemoModelConfigs.ModelIndex());
+        pipeline.To(dtype: ScalarType.Float16);
+        if (Directory.Exists(options.OutputDirectory))
+            Directory.Delete(options.OutputDirectory, recursive: true);
+        pipeline.SavePretrained(options.OutputDirectory);
+        pipeline.To(dtype: ScalarType.Float32);
+        log($"saved {options.OutputDirectory}");
+    }
+
+    /// <summary>
+    /// Computes the loss and its gradients, clipped to norm 1, and returns the loss; null (no update) when the
+    /// gradients stay non-finite. libtorch 2.10's CPU convolution backward now and then returns NaN input gradients
+    /// for the same inputs that give finite ones on a second try (about one step in ten here), so a step is
+    /// recomputed before it is given up, as mixed-precision trainers skip an overflowing step.
+    /// </summary>
+    private float? BackwardWithRetries(IList<Parameter> parameters, int step, string stage, Func<Tensor> computeLoss)
+    {
+        const int attempts = 4;
+        for (var attempt = 1; attempt <= attempts; attempt++)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var parameter in parameters) parameter.grad = null;
+            var loss = computeLoss();
+            loss.backward();
+            var norm = nn.utils.clip_grad_norm_(parameters, 1.0);
+            if (double.IsFinite(norm)) return loss.item<float>();
+            log($"{stage}: step {step + 1} attempt {attempt} gave non-finite gradients ({norm}){(attempt < attempts ? ", recomputing" : ", skipped")}");
+        }
+        return null;
+    }
+
+    private void UpdateEma(List<Parameter> parameters, List<Parameter> emaParameters, int step)
+    {
+        // diffusers' EMAModel warm-up: a short memory early on, so the average does not drag in the random init.
+        var decay = Math.Min(options.EmaDecay, (1.0 + step) / (10.0 + step));
+        using var noGrad = no_grad();
+        for (var i = 0; i < parameters.Count; i++)
+            emaParameters[i].mul_(decay).add_(parameters[i], alpha: 1 - decay);
+    }
+
+    private void SetLearningRate(optim.Optimizer optimizer, double peak, int step, int total)
+    {
+        // Linear warm-up, then cosine decay to a tenth of the peak.
+        var lr = step < options.WarmupSteps
+            ? peak * (step + 1) / options.WarmupSteps
+            : peak * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - options.WarmupSteps) / Math.Max(1, total - options.WarmupSteps))));
+        foreach (var group in optimizer.ParamGroups)
+            group.LearningRate = lr;
+    }
+
+    /// <summary>Stable Diffusion's scaled-linear schedule: betas linear in sqrt from 0.00085 to 0.012 over 1000 steps.</summary>
+    private static Tensor AlphasCumprod()
+    {
+        var values = new float[1000];
+        var product = 1.0;
+        for (var t = 0; t < values.Length; t++)
+        {
+            var sqrtBeta = Math.Sqrt(0.00085) + (Math.Sqrt(0.012) - Math.Sqrt(0.00085)) * t / (values.Length - 1);
+            product *= 1 - sqrtBeta * sqrtBeta;
+            values[t] = (float)product;
+        }
+        using var view = tensor(values);
+        return view.clone();
+    }
+
+    /// <summary>transformers' CLIP init for the embeddings (TorchSharp's default N(0, 1) is far larger).</summary>
+    private static void InitTextEmbeddings(CLIPTextModel textEncoder)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in textEncoder.named_parameters())
+        {
+            if (name.EndsWith("token_embedding.weight", StringComparison.Ordinal)) parameter.normal_(0, 0.02);
+            else if (name.EndsWith("position_embedding.weight", StringComparison.Ordinal)) parameter.normal_(0, 0.01);
+        }
+    }
+
+    private static void CopyWeights(nn.Module source, nn.Module target)
+    {
+        using var noGrad = no_grad();
+        foreach (var (s, t) in source.parameters().Zip(target.parameters()))
+            t.copy_(s);
+    }
+
+    private static nn.Module<Tensor, Tensor> Child(nn.Module module, string name) =>
+        module.named_children().First(c => c.name == name).module as nn.Module<Tensor, Tensor>
+        ?? throw new InvalidOperationException($"{module.GetName()} has no {name} layer.");
+
+    private long StepSeed(int stage, int step) => (long)options.Seed * 1_000_003L + stage * 100_000_007L + step;
+
+    private static long PoolIndex(int i) => (1L << 40) + i;
+}
