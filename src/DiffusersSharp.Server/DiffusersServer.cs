@@ -32,7 +32,8 @@ public sealed class DiffusersServer
 
     private DiffusersServer() { }
 
-    /// <param name="configure">Runs after the service's own registrations; a test can register its own job service under <see cref="JobBackend"/> here.</param>
+    /// <param name="configure">Runs after the service's own registrations; a test can register its own job service under
+    /// <see cref="JobBackend"/> here, or an <see cref="IGenerationFaultInjector"/> for the local one.</param>
     public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
@@ -78,7 +79,8 @@ public sealed class DiffusersServer
         }
         else
         {
-            services.AddSingleton(sp => new LocalJobService(ToServingOptions(options, served, sp.GetRequiredService<ServerMetrics>()),
+            services.AddSingleton(sp => new LocalJobService(
+                ToServingOptions(options, served, sp.GetRequiredService<ServerMetrics>()) with { FaultInjector = sp.GetService<IGenerationFaultInjector>() },
                 sp.GetRequiredService<ILoggerFactory>()));
             services.AddKeyedSingleton<IJobService>(JobBackend, (sp, _) => sp.GetRequiredService<LocalJobService>());
             services.AddHostedService<JobServiceHost>();

@@ -146,7 +146,7 @@ public sealed class EndpointTests
         using var jobs = new FakeJobService();
         await using var server = await FakeServer.StartAsync(jobs);
         var models = await server.Client.ListModelsAsync();
-        Assert.Equal(["tiny-sd", "tiny-sd-inpaint"], models.Models.Select(m => m.Name));
+        Assert.Equal(["demo-shapes", "tiny-sd", "tiny-sd-inpaint"], models.Models.Select(m => m.Name));
         Assert.True(models.Models.Single(m => m.Name == "tiny-sd").Default);
         Assert.Equal("StableDiffusionInpaintPipeline", models.Models.Single(m => m.Name == "tiny-sd-inpaint").ClassName);
 

@@ -45,7 +45,7 @@ public sealed class ServiceTests
     public async Task Cancelling_mid_generation_stops_the_job_within_a_step()
     {
         await using var server = await ServerUnderTest.StartAsync();
-        var job = await server.Client.SubmitAsync(Tiny with { NumInferenceSteps = 150, Seed = null });
+        var job = await server.Client.SubmitAsync(Tiny with { NumInferenceSteps = 150, Width = 256, Height = 256, Seed = null });
         JobInfo? running = null;
         await foreach (var e in server.Client.WatchAsync(job.Id))
         {

@@ -4,8 +4,8 @@ using Microsoft.AspNetCore.Builder;
 namespace DiffusersSharp.Server.Tests.Support;
 
 /// <summary>
-/// The real service on Kestrel at a free loopback port, with a temporary models folder holding the tiny test
-/// models and a temporary data folder (kept across a restart when the same <see cref="Folder"/> is passed again).
+/// The real service on Kestrel at a free loopback port, with a temporary models folder holding the demo model and
+/// the tiny test models (tiny-sd the default) and a temporary data folder (kept across a restart when the same <see cref="Folder"/> is passed again).
 /// </summary>
 public sealed class RunningServer : IAsyncDisposable
 {
@@ -37,7 +37,7 @@ public sealed class RunningServer : IAsyncDisposable
         if (!Directory.Exists(models))
         {
             Directory.CreateDirectory(models);
-            foreach (var name in new[] { "tiny-sd", "tiny-sd-inpaint" })
+            foreach (var name in new[] { "demo-shapes", "tiny-sd", "tiny-sd-inpaint" })
                 Directory.CreateSymbolicLink(Path.Combine(models, name), Path.Combine(AppContext.BaseDirectory, "fixtures", "models", name));
         }
         var all = new Dictionary<string, string?>
