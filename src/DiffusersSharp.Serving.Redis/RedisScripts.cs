@@ -202,12 +202,15 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Stores a cache entry within the byte budget, evicting the least recently used. KEYS: entry, lru, sizes, bytes.
+    /// Stores a cache entry within the byte budget, evicting the least recently used (recency: Redis's clock in µs,
+    /// kept strictly increasing so that uses within one tick still order). KEYS: entry, lru, sizes, bytes.
     /// ARGV: cache key, value, ttl s, budget. Returns the number of entries evicted.
     /// </summary>
     public const string CachePut = """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+        if newest and tonumber(newest) >= now then now = tonumber(newest) + 1 end
         local size = string.len(ARGV[2])
         local budget = tonumber(ARGV[4])
         if size > budget then return 0 end
@@ -245,7 +248,10 @@ internal static class RedisScripts
           return false
         end
         local t = redis.call('TIME')
-        redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+        if newest and tonumber(newest) >= now then now = tonumber(newest) + 1 end
+        redis.call('ZADD', KEYS[2], now, ARGV[1])
         return v
         """;
 }
