@@ -12,12 +12,18 @@ public sealed class RedisJobServiceTests(SharedRedis redis)
         await using var cluster = new Cluster(redis.Options());
         var api = await cluster.ApiNodeAsync();
         var executor = new FakeExecutor();
-        await cluster.WorkerAsync(executor);
 
         var job = await api.SubmitAsync(new GenerationRequest { Prompt = "a cat", NumInferenceSteps = 3, Seed = 7, NumImagesPerPrompt = 2 });
         Assert.Equal(JobState.Queued, job.State);
         Assert.Equal(7, job.Seed);
-        var events = await Wait.ForEndAsync(api, job.Id);
+        var events = new List<JobEvent>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await foreach (var e in api.WatchAsync(job.Id, timeout.Token))
+        {
+            events.Add(e);
+            // WatchAsync reports events from its subscription on: start the worker once it is subscribed.
+            if (events.Count == 1) await cluster.WorkerAsync(executor);
+        }
 
         var types = events.Select(e => e.Type).ToList();
         Assert.Equal("succeeded", types[^1]);
