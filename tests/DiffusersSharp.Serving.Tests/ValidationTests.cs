@@ -47,7 +47,7 @@ public sealed class ValidationTests
         ["controlnet that is not one"] = (Good with { ControlImage = Image64, ControlNet = "tiny-sd" }, "controlnet"),
         ["image not an image"] = (Good with { Image = "not a picture"u8.ToArray(), Width = null, Height = null }, "image"),
         ["image empty"] = (Good with { Image = [], Width = null, Height = null }, "image"),
-        ["image header claims 100000x100000"] = (Good with { Image = Png.HugeHeader(100_000, 100_000), Width = null, Height = null }, "image"),
+        ["image header claims 100000x100000"] = (Good with { Image = Png.BombHeader(100_000, 100_000), Width = null, Height = null }, "image"),
         ["image corrupt"] = (Good with { Image = Image64[..(Image64.Length / 2)], Width = null, Height = null }, "image"),
         ["mask of another size"] = (Good with { Image = Image64, MaskImage = Png.HalfMask(32, 32) }, "mask_image"),
         ["strength 0"] = (Good with { Image = Image64, Width = null, Height = null, Strength = 0 }, "strength"),
@@ -96,7 +96,7 @@ public sealed class ValidationTests
     [Fact]
     public void HugeHeaderIsRefusedFromTheHeader()
     {
-        var e = Assert.Throws<RequestValidationException>(() => Validator().Validate(Good with { Image = Png.HugeHeader(100_000, 100_000), Width = null, Height = null }));
+        var e = Assert.Throws<RequestValidationException>(() => Validator().Validate(Good with { Image = Png.BombHeader(100_000, 100_000), Width = null, Height = null }));
         Assert.Contains("100000x100000", e.Errors["image"][0]);
     }
 

@@ -1,13 +1,20 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace DiffusersSharp.Serving.Tests.Support;
+namespace DiffusersSharp.Tests.Support;
 
-/// <summary>PNGs for requests, and comparing pictures.</summary>
-internal static class Png
+/// <summary>PNGs for requests (plain, noise, masks, a decompression bomb's header), and reading answered ones.</summary>
+public static class Png
 {
+    public static byte[] Gray(int width, int height, byte value = 128)
+    {
+        using var image = new Image<Rgb24>(width, height, new Rgb24(value, value, value));
+        return Encode(image);
+    }
+
     /// <summary>A picture of random colours.</summary>
     public static byte[] Noise(int width, int height, int seed = 0)
     {
@@ -16,9 +23,7 @@ internal static class Png
         for (var y = 0; y < height; y++)
             for (var x = 0; x < width; x++)
                 image[x, y] = new Rgb24((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
-        using var stream = new MemoryStream();
-        image.SaveAsPng(stream);
-        return stream.ToArray();
+        return Encode(image);
     }
 
     /// <summary>A mask: white (repaint) on the left half, black on the right.</summary>
@@ -28,46 +33,23 @@ internal static class Png
         for (var y = 0; y < height; y++)
             for (var x = 0; x < width / 2; x++)
                 image[x, y] = new L8(255);
-        using var stream = new MemoryStream();
-        image.SaveAsPng(stream);
-        return stream.ToArray();
+        return Encode(image);
     }
 
-    /// <summary>A valid PNG signature and header chunk claiming a huge picture, with no pixel data: a few dozen bytes.</summary>
-    public static byte[] HugeHeader(int width, int height)
+    /// <summary>A PNG signature and IHDR chunk claiming <paramref name="width"/>×<paramref name="height"/> with next to no pixel data: a decompression bomb's header, a few dozen bytes.</summary>
+    public static byte[] BombHeader(int width, int height)
     {
-        var header = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(header, width);
-        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
-        header[8] = 8; // bit depth
-        header[9] = 2; // RGB
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; // bit depth
+        ihdr[9] = 2; // RGB
         using var stream = new MemoryStream();
         stream.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
-        WriteChunk(stream, "IHDR", header);
+        WriteChunk(stream, "IHDR", ihdr);
+        WriteChunk(stream, "IDAT", [0x78, 0x9C, 0x03, 0x00]);
         WriteChunk(stream, "IEND", []);
         return stream.ToArray();
-    }
-
-    private static void WriteChunk(Stream stream, string type, byte[] data)
-    {
-        Span<byte> buffer = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(buffer, data.Length);
-        stream.Write(buffer);
-        var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
-        stream.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, Crc32(typed));
-        stream.Write(buffer);
-    }
-
-    private static uint Crc32(byte[] data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc ^= b;
-            for (var k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 
     public static (int Width, int Height) Size(byte[] png)
@@ -90,5 +72,22 @@ internal static class Png
                 max = Math.Max(max, Math.Max(Math.Abs(p.R - q.R), Math.Max(Math.Abs(p.G - q.G), Math.Abs(p.B - q.B))));
             }
         return max;
+    }
+
+    private static byte[] Encode(Image image)
+    {
+        using var stream = new MemoryStream();
+        image.SaveAsPng(stream);
+        return stream.ToArray();
+    }
+
+    private static void WriteChunk(Stream stream, string type, byte[] data)
+    {
+        Span<byte> length = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(length, data.Length);
+        stream.Write(length);
+        var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+        stream.Write(typed);
+        stream.Write(Crc32.Hash(typed).Reverse().ToArray()); // System.IO.Hashing writes little-endian; PNG wants big-endian
     }
 }
