@@ -132,7 +132,7 @@ internal sealed class MeteredJobService : IJobService, IDisposable
                 var last = Interlocked.Exchange(ref _lastStep, now);
                 if (value.Job.Step > 0) metrics.StepDuration.WithLabels(pipeline).Observe(Stopwatch.GetElapsedTime(last, now).TotalSeconds);
             }
-            if (value.Job.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled) End();
+            if (value.Job.State.IsFinal()) End();
             next?.Report(value);
         }
 

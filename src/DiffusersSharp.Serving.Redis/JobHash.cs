@@ -41,8 +41,6 @@ internal static class JobHash
         return FromValues(id, values) is { } job ? (root[0].GetInt64(), new JobEvent(root[1].GetString()!, job)) : null;
     }
 
-    public static bool IsFinal(JobState state) => state is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
-
     public static string StateName(JobState state) => state switch
     {
         JobState.Queued => "queued",

@@ -118,7 +118,7 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
             var (job, seq) = await _store.GetJobWithSeqAsync(id).ConfigureAwait(false);
             if (job is null) yield break;
             yield return JobEvent.Of(job);
-            if (JobHash.IsFinal(job.State)) yield break;
+            if (job.State.IsFinal()) yield break;
             while (true)
             {
                 var message = await ReadAsync(queue, cancellationToken).ConfigureAwait(false);
@@ -136,7 +136,7 @@ public sealed class RedisJobService : IJobService, IAsyncDisposable
                 }
                 if (next is null) continue;
                 yield return next;
-                if (JobHash.IsFinal(next.Job.State)) yield break;
+                if (next.Job.State.IsFinal()) yield break;
             }
         }
         finally

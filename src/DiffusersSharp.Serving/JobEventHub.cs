@@ -8,8 +8,6 @@ internal sealed class JobEventHub
     private readonly object _lock = new();
     private readonly Dictionary<string, List<Channel<JobEvent>>> _watchers = new(StringComparer.Ordinal);
 
-    public static bool IsFinal(JobState state) => state is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
-
     public Channel<JobEvent> Subscribe(string id)
     {
         var channel = Channel.CreateUnbounded<JobEvent>(new UnboundedChannelOptions { SingleReader = true });
@@ -31,7 +29,7 @@ internal sealed class JobEventHub
     public void Publish(JobEvent e)
     {
         Channel<JobEvent>[] channels;
-        var final = IsFinal(e.Job.State);
+        var final = e.Job.State.IsFinal();
         lock (_lock)
         {
             if (!_watchers.TryGetValue(e.Job.Id, out var list)) return;

@@ -12,6 +12,12 @@ public enum JobState
     [JsonStringEnumMemberName("cancelled")] Cancelled,
 }
 
+public static class JobStateExtensions
+{
+    /// <summary>True for the states a job ends in; nothing follows them.</summary>
+    public static bool IsFinal(this JobState state) => state is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
+}
+
 /// <summary>A job as clients see it. Times are UTC; <see cref="ImageCount"/> is set once it succeeded.</summary>
 public sealed record JobInfo
 {

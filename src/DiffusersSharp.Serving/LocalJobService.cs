@@ -194,11 +194,11 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
             var info = await GetAsync(id, cancellationToken).ConfigureAwait(false);
             if (info is null) yield break;
             yield return JobEvent.Of(info);
-            if (JobEventHub.IsFinal(info.State)) yield break;
+            if (info.State.IsFinal()) yield break;
             await foreach (var e in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 yield return e;
-                if (JobEventHub.IsFinal(e.Job.State)) yield break;
+                if (e.Job.State.IsFinal()) yield break;
             }
         }
         finally
@@ -215,7 +215,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
         bool removed;
         lock (job.Lock)
         {
-            if (JobEventHub.IsFinal(job.Info.State) || job.CancelRequested) return false;
+            if (job.Info.State.IsFinal() || job.CancelRequested) return false;
             job.CancelRequested = true;
             removed = job.Info.State == JobState.Queued && _queue.TryRemove(id);
             job.Running?.Cancel();

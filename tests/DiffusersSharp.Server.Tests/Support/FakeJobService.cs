@@ -151,7 +151,7 @@ internal sealed class FakeJobService : IJobService, IDisposable
     {
         lock (entry)
         {
-            if (entry.Info.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled) return;
+            if (entry.Info.State.IsFinal()) return;
             entry.Info = entry.Info with { State = state, Error = error, FinishedAt = DateTimeOffset.UtcNow, ImageCount = state == JobState.Succeeded ? entry.Images.Count : 0 };
         }
         entry.Publish(state switch { JobState.Succeeded => "succeeded", JobState.Failed => "failed", _ => "cancelled" });
@@ -189,7 +189,7 @@ internal sealed class FakeJobService : IJobService, IDisposable
             lock (_watchers)
             {
                 channel.Writer.TryWrite(new JobEvent(Info.State.ToString().ToLowerInvariant(), Info));
-                if (Info.State is JobState.Succeeded or JobState.Failed or JobState.Cancelled) channel.Writer.TryComplete();
+                if (Info.State.IsFinal()) channel.Writer.TryComplete();
                 else _watchers.Add(channel);
             }
             return channel.Reader;
