@@ -83,7 +83,9 @@ public sealed class WorkerProcessTests(SharedRedis redis)
 
         Assert.True(result.Job.State == JobState.Succeeded, $"{result.Job.Error}\n{worker.Output}");
         Assert.Equal((byte)0x89, Assert.Single(result.Images)[0]);
-        Assert.Contains("diffuse_redis_live_workers 1", await http.GetStringAsync("metrics"));
+        // The node reads the cluster's figures from Redis once a second, so its metrics may lag the job by up to a poll.
+        await Wait.UntilAsync(async () => (await http.GetStringAsync("metrics")).Contains("diffuse_redis_live_workers 1"),
+            TimeSpan.FromSeconds(10), "the metrics to count the live worker");
         Assert.Equal(0, node.Terminate(TimeSpan.FromSeconds(60)));
     }
 
