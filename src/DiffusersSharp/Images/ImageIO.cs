@@ -59,19 +59,11 @@ public static class ImageIO
     internal static PilImage LoadPil(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Image file not found: {path}", path);
-        Image<Rgb24> image;
-        try
-        {
-            image = Image.Load<Rgb24>(path);
-        }
-        catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException)
-        {
-            throw new InvalidDataException($"Cannot read {path} as an image: {e.Message}", e);
-        }
-        return ToPil(image);
+        return DecodePil(File.ReadAllBytes(path), path);
     }
 
-    private static PilImage DecodePil(ReadOnlySpan<byte> encoded)
+    /// <param name="source">What the bytes are, for the error message: a file's path, or "the data".</param>
+    private static PilImage DecodePil(ReadOnlySpan<byte> encoded, string source = "the data")
     {
         Image<Rgb24> image;
         try
@@ -80,7 +72,7 @@ public static class ImageIO
         }
         catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException)
         {
-            throw new InvalidDataException($"Cannot read the data as an image: {e.Message}", e);
+            throw new InvalidDataException($"Cannot read {source} as an image: {e.Message}", e);
         }
         return ToPil(image);
     }
