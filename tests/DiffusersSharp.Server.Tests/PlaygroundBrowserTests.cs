@@ -1,4 +1,6 @@
 using DiffusersSharp.Server.Tests.Support;
+using DiffusersSharp.Serving;
+using Microsoft.Extensions.DependencyInjection;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Support.UI;
 using SixLabors.ImageSharp;
@@ -11,7 +13,11 @@ public sealed class PlaygroundBrowserTests
     [Fact]
     public async Task Typing_a_prompt_and_generating_shows_the_picture_and_its_history()
     {
-        await using var server = await ServerUnderTest.StartAsync(new Dictionary<string, string?> { ["Diffuse:DefaultModel"] = "demo-shapes" });
+        // The page watches the job after submitting it, and an event stream reports from its subscription on: the
+        // generation is held until the page shows its first event, so that every step reaches the page.
+        using var holding = new HoldingFaultInjector(holdEveryCall: true);
+        await using var server = await ServerUnderTest.StartAsync(new Dictionary<string, string?> { ["Diffuse:DefaultModel"] = "demo-shapes" },
+            configure: b => b.Services.AddSingleton<IGenerationFaultInjector>(holding));
         var profile = Directory.CreateTempSubdirectory("diffuse-chromium-");
         try
         {
@@ -31,6 +37,8 @@ public sealed class PlaygroundBrowserTests
                     .observe(document.getElementById('progress'), { attributes: true, attributeFilter: ['value'] });
                 """);
             browser.FindElement(By.Id("generate")).Click();
+            wait.Until(b => b.FindElement(By.Id("status")).Text is "queued" or "started");
+            holding.Release();
 
             var picture = wait.Until(b => b.FindElement(By.Id("result")) is { Displayed: true } img && Loaded(b, img) ? img : null);
             Assert.StartsWith("blob:", picture!.GetAttribute("src"));

@@ -3,10 +3,11 @@ using DiffusersSharp.Serving;
 namespace DiffusersSharp.Server.Tests.Support;
 
 /// <summary>
-/// Holds pipeline calls on the worker: those for <see cref="UntilReleased"/> until <see cref="Release"/>, those for
-/// <see cref="UntilStopped"/> until the call is cancelled (shutdown). Lets a test keep jobs running or queued at will.
+/// Holds pipeline calls on the worker: those for <see cref="UntilReleased"/> (or every call, with
+/// <paramref name="holdEveryCall"/>) until <see cref="Release"/>, those for <see cref="UntilStopped"/> until the call
+/// is cancelled (shutdown). Lets a test keep jobs running or queued at will.
 /// </summary>
-internal sealed class HoldingFaultInjector : IGenerationFaultInjector, IDisposable
+internal sealed class HoldingFaultInjector(bool holdEveryCall = false) : IGenerationFaultInjector, IDisposable
 {
     public const string UntilReleased = "held until released";
     public const string UntilStopped = "held until stopped";
@@ -17,7 +18,7 @@ internal sealed class HoldingFaultInjector : IGenerationFaultInjector, IDisposab
 
     public void BeforePipelineCall(GenerationAttempt attempt)
     {
-        if (attempt.Prompts.Contains(UntilReleased)) _released.Wait(attempt.CancellationToken);
+        if (holdEveryCall || attempt.Prompts.Contains(UntilReleased)) _released.Wait(attempt.CancellationToken);
         if (attempt.Prompts.Contains(UntilStopped)) attempt.CancellationToken.WaitHandle.WaitOne();
         attempt.CancellationToken.ThrowIfCancellationRequested();
     }
