@@ -52,6 +52,45 @@ public static class NativeRuntime
         }
     }
 
+    /// <summary>
+    /// Whether CPU convolutions may use oneDNN (MKL-DNN) kernels: PyTorch's <c>torch.backends.mkldnn.enabled</c>,
+    /// which TorchSharp does not expose. On by default. libtorch 2.10's oneDNN convolution backward returned wrong input
+    /// gradients here (50–80 % off, sometimes NaN, for two stacked 3 × 3 convolutions; right with it off), so training
+    /// on the CPU turns it off; inference is unaffected (the forward passes match diffusers). Process-wide. Linux only.
+    /// </summary>
+    public static bool MkldnnEnabled
+    {
+        get
+        {
+            EnsureLoaded();
+            return AtenContext.MkldnnEnabled;
+        }
+        set
+        {
+            EnsureLoaded();
+            AtenContext.MkldnnEnabled = value;
+        }
+    }
+
+    /// <summary>
+    /// Whether CPU convolutions may try NNPACK: PyTorch's <c>torch.backends.nnpack.enabled</c>. On by default. Where
+    /// NNPACK does not support the CPU, libtorch warns on every convolution that reaches it, which with
+    /// <see cref="MkldnnEnabled"/> off is every one; turn both off together. Process-wide. Linux only.
+    /// </summary>
+    public static bool NnpackEnabled
+    {
+        get
+        {
+            EnsureLoaded();
+            return AtenContext.NnpackEnabled;
+        }
+        set
+        {
+            EnsureLoaded();
+            AtenContext.NnpackEnabled = value;
+        }
+    }
+
     private static Exception? TryLoad()
     {
         try
