@@ -49,9 +49,17 @@ public sealed class RunningServer : IAsyncDisposable
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) all[key] = value;
-        var app = DiffusersServer.Build([], all, configure);
-        await app.StartAsync();
-        return new RunningServer(app, folder, ownsFolder);
+        try
+        {
+            var app = DiffusersServer.Build([], all, configure);
+            await app.StartAsync();
+            return new RunningServer(app, folder, ownsFolder);
+        }
+        catch when (ownsFolder)
+        {
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()
