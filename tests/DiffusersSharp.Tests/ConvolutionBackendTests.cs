@@ -15,6 +15,8 @@ public class ConvolutionBackendTests
     public void WithoutOneDnnStackedConvolutionGradientsMatchFloat64()
     {
         var (mkldnn, nnpack) = (NativeRuntime.MkldnnEnabled, NativeRuntime.NnpackEnabled);
+        Assert.True(mkldnn, "libtorch's default, oneDNN on");
+        Assert.False(nnpack, "NativeRuntime turns NNPACK off when it loads libtorch");
         try
         {
             NativeRuntime.MkldnnEnabled = false;

@@ -1,4 +1,5 @@
 using DiffusersSharp.Loading;
+using DiffusersSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -62,6 +63,7 @@ public abstract class ModelMixin : DiffusersModule
     /// </summary>
     protected static T Load<T>(string directory, LoadOptions? options, Func<ModelConfig, T> build) where T : ModelMixin
     {
+        NativeRuntime.EnsureLoaded();
         options ??= LoadOptions.Default;
         var config = ModelConfig.Load(Path.Combine(directory, "config.json"));
         T model;

@@ -73,9 +73,10 @@ public static class NativeRuntime
     }
 
     /// <summary>
-    /// Whether CPU convolutions may try NNPACK: PyTorch's <c>torch.backends.nnpack.enabled</c>. On by default. Where
-    /// NNPACK does not support the CPU, libtorch warns on every convolution that reaches it, which with
-    /// <see cref="MkldnnEnabled"/> off is every one; turn both off together. Process-wide. Linux only.
+    /// Whether CPU convolutions may try NNPACK: PyTorch's <c>torch.backends.nnpack.enabled</c>. Off once libtorch is
+    /// loaded here (PyTorch's default is on), because on CPUs NNPACK does not support libtorch warns on every
+    /// convolution that asks for it; turn it on only with <see cref="MkldnnEnabled"/> off and a CPU NNPACK supports.
+    /// Process-wide. Linux only.
     /// </summary>
     public static bool NnpackEnabled
     {
@@ -98,12 +99,24 @@ public static class NativeRuntime
             EnableHugePageAllocations();
             // Any call into libtorch forces TorchSharp to load its native libraries.
             using var probe = torch.zeros(1);
+            TurnOffNnpack();
             return null;
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or NotSupportedException or BadImageFormatException)
         {
             return e;
         }
+    }
+
+    /// <summary>
+    /// libtorch 2.10 asks for NNPACK on every CPU convolution that oneDNN does not take (batch 1, small inputs) and,
+    /// on a CPU NNPACK does not support, warns each time ("Could not initialize NNPACK!"): hundreds of lines for one
+    /// 64 × 64 picture. With oneDNN on, NNPACK is never chosen anyway (it needs a batch of 16, which oneDNN takes first),
+    /// so turning it off changes no kernel; <see cref="NnpackEnabled"/> turns it back on.
+    /// </summary>
+    private static void TurnOffNnpack()
+    {
+        if (OperatingSystem.IsLinux()) AtenContext.NnpackEnabled = false;
     }
 
     /// <summary>
