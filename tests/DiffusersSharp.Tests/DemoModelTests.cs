@@ -9,10 +9,11 @@ using static TorchSharp.torch;
 namespace DiffusersSharp.Tests;
 
 /// <summary>
-/// The demo model in <c>models/demo-shapes</c> learned the part of its captions it has learned so far, the background
-/// colour (checked with pixel statistics, not by eye), its folder is a diffusers folder, its data set is what its
-/// captions say, and the tool that trained it still runs.
+/// The demo model in <c>models/demo-shapes</c> draws the shape colour and background its captions ask for (checked with
+/// pixel statistics, not by eye), its folder is a diffusers folder, its data set is what its captions say, and the tool that trained it still
+/// runs.
 /// </summary>
+[Collection(nameof(ConvolutionBackendTests))]
 public class DemoModelTests
 {
     /// <summary>The shipped model, copied next to the tests from the repository's <c>models/</c>.</summary>
@@ -20,59 +21,20 @@ public class DemoModelTests
 
     private static string TinySd => FixtureCase.PathOf("models/tiny-sd");
 
-    /// <summary>The model card's settings: 20 DPM-Solver++ steps, guidance 7.5, 64 × 64.</summary>
-    private const int Steps = 20;
-
-    private static readonly (string Prompt, long Seed, string Position, string Background)[] Prompts =
-    [
-        ("a red circle on a blue background", 0, "center", "blue"),
-        ("a large yellow square at the top left on a black background", 1, "top left", "black"),
-        ("a large green circle at the bottom right on a white background", 2, "bottom right", "white"),
-        ("a large white square at the right on a red background", 3, "right", "red"),
-        ("a large blue circle at the top on a yellow background", 4, "top", "yellow"),
-    ];
-
     /// <summary>
-    /// What this model learned in its short CPU training: the asked background colour, away from where the shape
-    /// goes. It has not learned to draw the shape in the asked colour and place (see models/demo-shapes/README.md), so
-    /// that is not asserted. Each picture's background region must be mostly the asked colour, and on average 80 % of it.
+    /// What the model learned, measured as the model card reports it (<see cref="DemoEvaluation"/>: 24 held-out
+    /// captions, pixel statistics): a shape of the asked colour on the asked background in at least 60 % of the
+    /// pictures (the card: 70 %), the background alone in at least 85 % (95 %). Where the shape goes it has not learned
+    /// (chance level, see the card), so the place is not asserted.
     /// </summary>
     [Fact]
-    public void DrawsTheAskedBackgroundColour()
+    public void DrawsAShapeOfTheAskedColourOnTheAskedBackground()
     {
-        using var pipe = StableDiffusionPipeline.FromPretrained(DemoModel);
-        var shares = new List<double>();
-        foreach (var (prompt, seed, position, background) in Prompts)
-        {
-            using var result = pipe.Generate(new StableDiffusionInput(prompt) { NumInferenceSteps = Steps, Seed = seed });
-            using var image = result.Images![0];
-            Assert.Equal(new long[] { 64, 64, 3 }, image.shape);
-            var pixels = image.mul(255).to(ScalarType.Float32).data<float>().ToArray();
-            var (cx, cy) = Placement.Named(position).CenterIn(64);
-            // Everything farther from the cell's centre than a large shape reaches (14.5 px + 2 px of jitter).
-            var share = Share(pixels, DemoColour.Named(background), (x, y) => Math.Max(Math.Abs(x - cx), Math.Abs(y - cy)) > 20);
-            Assert.True(share >= 0.6, $"'{prompt}' (seed {seed}): only {share:P0} of the picture away from the shape is nearest to {background}");
-            shares.Add(share);
-        }
-        Assert.True(shares.Average() >= 0.8, $"on average only {shares.Average():P0} of the background regions are the asked colour ({string.Join(", ", shares.Select(s => s.ToString("P0")))})");
-    }
-
-    /// <summary>The share of pixels in <paramref name="region"/> whose nearest palette colour is <paramref name="colour"/>.</summary>
-    private static double Share(float[] rgb, DemoColour colour, Func<double, double, bool> region)
-    {
-        int inRegion = 0, nearest = 0;
-        for (var y = 0; y < 64; y++)
-        {
-            for (var x = 0; x < 64; x++)
-            {
-                if (!region(x + 0.5, y + 0.5)) continue;
-                inRegion++;
-                var i = (y * 64 + x) * 3;
-                var best = DemoColour.Palette.MinBy(c => c.DistanceSquared(rgb[i], rgb[i + 1], rgb[i + 2]))!;
-                if (best == colour) nearest++;
-            }
-        }
-        return nearest / (double)inRegion;
+        var log = new List<string>();
+        var score = DemoEvaluation.Run(DemoModel, 24, log.Add);
+        var detail = $"{score}{Environment.NewLine}{string.Join(Environment.NewLine, log)}";
+        Assert.True(score.ColourOnBackground >= 15, detail);
+        Assert.True(score.Backgrounds >= 21, detail);
     }
 
     [Fact]
@@ -148,8 +110,7 @@ public class DemoModelTests
     private static DemoColour NearestAt(float[] chw, double x, double y)
     {
         var i = (int)y * 64 + (int)x;
-        double r = (chw[i] + 1) * 127.5, g = (chw[4096 + i] + 1) * 127.5, b = (chw[8192 + i] + 1) * 127.5;
-        return DemoColour.Palette.MinBy(c => c.DistanceSquared(r, g, b))!;
+        return DemoColour.Nearest((chw[i] + 1) * 127.5, (chw[4096 + i] + 1) * 127.5, (chw[8192 + i] + 1) * 127.5);
     }
 
     [Fact]

@@ -6,12 +6,13 @@ namespace DiffusersSharp.TrainDemo;
 public static class CommandLine
 {
     public const string Usage =
-        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--pool-size N] [--threads N] [--smoke]";
+        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--pool-size N] [--threads N] [--smoke] [--evaluate N]";
 
-    public static TrainOptions Parse(IReadOnlyList<string> args, out bool smoke)
+    public static TrainOptions Parse(IReadOnlyList<string> args, out bool smoke, out int evaluate)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         smoke = false;
+        evaluate = 0;
         for (var i = 0; i < args.Count; i++)
         {
             if (args[i] == "--smoke") { smoke = true; continue; }
@@ -33,6 +34,7 @@ public static class CommandLine
         if (Take(values, "--unet-steps") is { } unetSteps) options = options with { UnetSteps = Int("--unet-steps", unetSteps) };
         if (Take(values, "--pool-size") is { } poolSize) options = options with { LatentPoolSize = Int("--pool-size", poolSize) };
         if (Take(values, "--threads") is { } threads) options = options with { Threads = Int("--threads", threads) };
+        if (Take(values, "--evaluate") is { } count) evaluate = Int("--evaluate", count);
         if (values.Count > 0)
             throw new ArgumentException($"Unknown option {values.Keys.First()}. {Usage}");
         if (!File.Exists(Path.Combine(options.TokenizerDirectory, "vocab.json")))

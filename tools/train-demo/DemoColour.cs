@@ -17,6 +17,9 @@ public sealed record DemoColour(string Name, byte R, byte G, byte B)
     public static DemoColour Named(string name) =>
         Palette.FirstOrDefault(c => c.Name == name) ?? throw new ArgumentException($"Unknown colour '{name}': use one of {string.Join(", ", Palette.Select(c => c.Name))}.");
 
+    /// <summary>The palette colour nearest to a pixel given in 0–255.</summary>
+    public static DemoColour Nearest(double r, double g, double b) => Palette.MinBy(c => c.DistanceSquared(r, g, b))!;
+
     /// <summary>Squared RGB distance to a pixel given in 0–255.</summary>
     public double DistanceSquared(double r, double g, double b) => (r - R) * (r - R) + (g - G) * (g - G) + (b - B) * (b - B);
 }

@@ -4,8 +4,15 @@ using DiffusersSharp.TrainDemo;
 // train-demo: trains models/demo-shapes from scratch (or resumes). See models/demo-shapes/README.md.
 try
 {
-    var options = CommandLine.Parse(args, out var smoke);
+    var options = CommandLine.Parse(args, out var smoke, out var evaluate);
     if (smoke) options = options.AsSmoke();
+    GlibcHeap.KeepFreedMemory();
+    if (evaluate > 0)
+    {
+        TorchSharp.torch.set_num_threads(options.Threads);
+        Console.WriteLine(DemoEvaluation.Run(options.OutputDirectory, evaluate, Console.WriteLine));
+        return 0;
+    }
     Console.WriteLine($"train-demo: output {options.OutputDirectory}, checkpoints {options.CheckpointDirectory}");
     var started = DateTime.UtcNow;
     var (vaeLoss, unetLoss) = new DemoTrainer(options, line => Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}")).Run();

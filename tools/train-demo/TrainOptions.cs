@@ -10,13 +10,17 @@ public sealed record TrainOptions
     /// <summary>The CLIP tokenizer folder copied into the pipeline (the real CLIP vocabulary).</summary>
     public required string TokenizerDirectory { get; init; }
     public int Seed { get; init; }
-    public int VaeSteps { get; init; } = 600;
+    public int VaeSteps { get; init; } = 4000;
     public int VaeBatchSize { get; init; } = 16;
     public double VaeLearningRate { get; init; } = 2e-3;
-    public double VaeKlWeight { get; init; } = 1e-4;
+    /// <summary>
+    /// Weight of the KL term (per latent element) against the reconstruction loss (per pixel element). Small, as in
+    /// Stable Diffusion's VAE: a strong KL fills the 4 × 8 × 8 latents with noise and the shape's colour is lost.
+    /// </summary>
+    public double VaeKlWeight { get; init; } = 1e-6;
     /// <summary>Pictures encoded once for the denoiser stage; each visit draws a fresh latent sample and caption.</summary>
     public int LatentPoolSize { get; init; } = 4096;
-    public int UnetSteps { get; init; } = 2600;
+    public int UnetSteps { get; init; } = 6000;
     public int UnetBatchSize { get; init; } = 32;
     public double UnetLearningRate { get; init; } = 1e-3;
     /// <summary>Share of captions replaced by "" so classifier-free guidance has an unconditional model.</summary>
