@@ -62,13 +62,9 @@ internal sealed class CommonOptions
         return new LoadOptions { DType = ParseDType(result.GetValue(DType)!), Device = ParseDevice(result.GetValue(Device)!) };
     }
 
-    public static ScalarType ParseDType(string value) => value.ToLowerInvariant() switch
-    {
-        "float32" or "fp32" => ScalarType.Float32,
-        "float16" or "fp16" or "half" => ScalarType.Float16,
-        "bfloat16" or "bf16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"Unknown --dtype '{value}': use float32, float16 or bfloat16."),
-    };
+    public static ScalarType ParseDType(string value) => DTypeNames.TryParse(value, out var dtype)
+        ? dtype
+        : throw new ArgumentException($"Unknown --dtype '{value}': use float32, float16 or bfloat16.");
 
     public static Device ParseDevice(string value)
     {

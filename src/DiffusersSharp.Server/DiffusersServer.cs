@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
+using DiffusersSharp.Runtime;
 using DiffusersSharp.Serving;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -126,13 +127,10 @@ public sealed class DiffusersServer
     {
         ModelsDirectory = served.Folder,
         DefaultModel = served.DefaultModel,
-        DType = options.DType switch
-        {
-            null or "float32" or "fp32" => null,
-            "float16" or "fp16" => TorchSharp.torch.ScalarType.Float16,
-            "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
-            _ => throw new InvalidOperationException($"Diffuse:DType must be float32, float16 or bfloat16, got '{options.DType}'."),
-        },
+        DType = options.DType is null ? null
+            : !DTypeNames.TryParse(options.DType, out var dtype) ? throw new InvalidOperationException($"Diffuse:DType must be float32, float16 or bfloat16, got '{options.DType}'.")
+            // float32 is what a pipeline loads in when no dtype is asked for.
+            : dtype == TorchSharp.torch.ScalarType.Float32 ? null : dtype,
         Device = options.Device,
         QueueCapacity = options.Queue,
         WorkerCount = options.Workers,

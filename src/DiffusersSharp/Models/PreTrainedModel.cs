@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using DiffusersSharp.Loading;
+using DiffusersSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace DiffusersSharp.Models;
@@ -19,13 +20,7 @@ public abstract class PreTrainedModel : ModelMixin
     {
         var config = Config.Clone();
         config["architectures"] = new JsonArray(ClassName);
-        config["torch_dtype"] = DType switch
-        {
-            ScalarType.Float16 => "float16",
-            ScalarType.BFloat16 => "bfloat16",
-            ScalarType.Float64 => "float64",
-            _ => "float32",
-        };
+        config["torch_dtype"] = DTypeNames.Name(DType);
         config.SetDefault("transformers_version", "4.42.0");
         return config;
     }
