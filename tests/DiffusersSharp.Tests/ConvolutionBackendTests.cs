@@ -5,8 +5,9 @@ namespace DiffusersSharp.Tests;
 
 /// <summary>
 /// libtorch's CPU convolution back-end switches (PyTorch's <c>torch.backends.mkldnn.enabled</c> and
-/// <c>torch.backends.nnpack.enabled</c>). The demo trainer turns both off, because oneDNN's convolution backward gave
-/// wrong gradients here; this class shares a collection with the trainer's tests, as both flip process-wide flags.
+/// <c>torch.backends.nnpack.enabled</c>). NativeRuntime turns NNPACK off when it loads libtorch; the demo trainer turns
+/// oneDNN off, because its convolution backward gave wrong gradients here. This class shares a collection with the
+/// trainer's tests, as both flip process-wide flags.
 /// </summary>
 [Collection(nameof(ConvolutionBackendTests))]
 public class ConvolutionBackendTests

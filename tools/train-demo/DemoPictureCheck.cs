@@ -39,9 +39,7 @@ public static class DemoPictureCheck
         var others = size * size - shape;
         var share = others == 0 ? 0 : rest / (double)others;
         if (shape == 0) return (0, null, share);
-        var (cx, cy) = (sumX / shape, sumY / shape);
-        var cell = Placement.All.MinBy(p => Math.Pow(p.CenterIn(size).X - cx, 2) + Math.Pow(p.CenterIn(size).Y - cy, 2));
-        return (shape, cell, share);
+        return (shape, Placement.Nearest(sumX / shape, sumY / shape, size), share);
     }
 
     /// <summary>A shape of the asked colour is drawn and the rest of the picture is the asked background.</summary>

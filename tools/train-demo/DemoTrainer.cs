@@ -143,15 +143,12 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
         var indices = Enumerable.Range(0, count).Select(i => (1L << 41) + i).ToArray();
         var scenes = indices.Select(_data.Scene).ToArray();
         vae.eval();
-        var quantConv = Child(vae, "quant_conv");
-        var postQuantConv = Child(vae, "post_quant_conv");
         float[] pixels;
-        using (no_grad())
         using (NewDisposeScope())
         {
             var (images, _) = _data.Batch(indices);
-            var mean = quantConv.forward(vae.Encoder.Forward(images)).chunk(2, 1)[0];
-            var reconstruction = vae.Decoder.Forward(postQuantConv.forward(mean));
+            // diffusers' forward: the posterior's mode, decoded.
+            var reconstruction = vae.Forward(images);
             pixels = ((reconstruction.clamp(-1, 1) + 1) * 127.5).contiguous().data<float>().ToArray();
         }
         vae.train();
@@ -189,20 +186,16 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
         }
 
         vae.eval();
-        var quantConv = Child(vae, "quant_conv");
         var means = new List<Tensor>();
         var logVars = new List<Tensor>();
-        using (no_grad())
+        for (var start = 0; start < options.LatentPoolSize; start += 256)
         {
-            for (var start = 0; start < options.LatentPoolSize; start += 256)
-            {
-                using var scope = NewDisposeScope();
-                var indices = Enumerable.Range(start, Math.Min(256, options.LatentPoolSize - start)).Select(i => PoolIndex(i)).ToArray();
-                var (images, _) = _data.Batch(indices);
-                var chunks = quantConv.forward(vae.Encoder.Forward(images)).chunk(2, 1);
-                means.Add(chunks[0].MoveToOuterDisposeScope());
-                logVars.Add(chunks[1].clamp(-30.0, 20.0).MoveToOuterDisposeScope());
-            }
+            using var scope = NewDisposeScope();
+            var indices = Enumerable.Range(start, Math.Min(256, options.LatentPoolSize - start)).Select(i => PoolIndex(i)).ToArray();
+            var (images, _) = _data.Batch(indices);
+            using var posterior = vae.Encode(images);
+            means.Add(posterior.Mean.clone().MoveToOuterDisposeScope());
+            logVars.Add(posterior.LogVar.clone().MoveToOuterDisposeScope());
         }
         var mean = cat(means, 0);
         var logVar = cat(logVars, 0);

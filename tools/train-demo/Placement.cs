@@ -15,6 +15,10 @@ public sealed record Placement(string Name, int Column, int Row)
     public static Placement Named(string name) =>
         All.FirstOrDefault(p => p.Name == name) ?? throw new ArgumentException($"Unknown position '{name}': use one of {string.Join(", ", All.Select(p => p.Name))}.");
 
+    /// <summary>The cell whose centre is nearest to the point (x, y) of a square image of side <paramref name="imageSize"/>.</summary>
+    public static Placement Nearest(double x, double y, int imageSize) =>
+        All.MinBy(p => Math.Pow(p.CenterIn(imageSize).X - x, 2) + Math.Pow(p.CenterIn(imageSize).Y - y, 2))!;
+
     /// <summary>The cell's centre in pixels of a square image of side <paramref name="imageSize"/>.</summary>
     public (double X, double Y) CenterIn(int imageSize) => (imageSize * (0.25 + 0.25 * Column), imageSize * (0.25 + 0.25 * Row));
 }

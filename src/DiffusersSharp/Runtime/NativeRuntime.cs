@@ -55,8 +55,8 @@ public static class NativeRuntime
     /// <summary>
     /// Whether CPU convolutions may use oneDNN (MKL-DNN) kernels: PyTorch's <c>torch.backends.mkldnn.enabled</c>,
     /// which TorchSharp does not expose. On by default. libtorch 2.10's oneDNN convolution backward returned wrong input
-    /// gradients here (50–80 % off, sometimes NaN, for two stacked 3 × 3 convolutions; right with it off), so training
-    /// on the CPU turns it off; inference is unaffected (the forward passes match diffusers). Process-wide. Linux only.
+    /// gradients here (50–80 % off, sometimes NaN, for two stacked 3 × 3 convolutions; right with it off), so the demo
+    /// trainer turns it off; inference is unaffected (the forward passes match diffusers). Process-wide. Linux only.
     /// </summary>
     public static bool MkldnnEnabled
     {
@@ -116,7 +116,15 @@ public static class NativeRuntime
     /// </summary>
     private static void TurnOffNnpack()
     {
-        if (OperatingSystem.IsLinux()) AtenContext.NnpackEnabled = false;
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            AtenContext.NnpackEnabled = false;
+        }
+        catch (PlatformNotSupportedException)
+        {
+            // A libtorch without the switch only keeps its warnings; it must not fail to load over them.
+        }
     }
 
     /// <summary>
