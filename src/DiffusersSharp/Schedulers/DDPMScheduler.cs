@@ -132,4 +132,15 @@ public sealed class DDPMScheduler : SchedulerMixin
 
     public override Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
         AddNoiseWithAlphasCumprod(_alphasCumprod, originalSamples, noise, timesteps);
+
+    /// <summary>
+    /// diffusers' <c>get_velocity</c>: the v-prediction training target √ᾱ_t·noise − √(1 − ᾱ_t)·sample for the noisy
+    /// sample <see cref="AddNoise"/> makes from the same arguments.
+    /// </summary>
+    public Tensor GetVelocity(Tensor sample, Tensor noise, Tensor timesteps)
+    {
+        using var scope = NewDisposeScope();
+        // add_noise's blend with the roles swapped: √ᾱ·noise + √(1 − ᾱ)·(−sample).
+        return AddNoiseWithAlphasCumprod(_alphasCumprod, noise, sample.neg(), timesteps).MoveToOuterDisposeScope();
+    }
 }
