@@ -6,10 +6,11 @@ namespace DiffusersSharp.TrainDemo;
 public static class CommandLine
 {
     public const string Usage =
-        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--pool-size N] [--threads N] [--smoke] [--evaluate N]";
+        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--layout-steps N] [--polish-steps N] [--pool-size N] [--prediction-type v_prediction|epsilon] [--threads N] [--smoke] [--evaluate N [--guidance G]]";
 
-    public static TrainOptions Parse(IReadOnlyList<string> args, out bool smoke, out int evaluate)
+    public static TrainOptions Parse(IReadOnlyList<string> args, out bool smoke, out int evaluate, out double guidanceScale)
     {
+        guidanceScale = DemoEvaluation.GuidanceScale;
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         smoke = false;
         evaluate = 0;
@@ -32,9 +33,22 @@ public static class CommandLine
         if (Take(values, "--seed") is { } seed) options = options with { Seed = Int("--seed", seed) };
         if (Take(values, "--vae-steps") is { } vaeSteps) options = options with { VaeSteps = Int("--vae-steps", vaeSteps) };
         if (Take(values, "--unet-steps") is { } unetSteps) options = options with { UnetSteps = Int("--unet-steps", unetSteps) };
+        if (Take(values, "--layout-steps") is { } layoutSteps) options = options with { LayoutSteps = Int("--layout-steps", layoutSteps) };
+        if (Take(values, "--polish-steps") is { } polishSteps) options = options with { PolishSteps = Int("--polish-steps", polishSteps) };
         if (Take(values, "--pool-size") is { } poolSize) options = options with { LatentPoolSize = Int("--pool-size", poolSize) };
+        if (Take(values, "--prediction-type") is { } predictionType)
+            options = options with
+            {
+                PredictionType = predictionType is "v_prediction" or "epsilon"
+                    ? predictionType
+                    : throw new ArgumentException($"--prediction-type must be v_prediction or epsilon, got '{predictionType}'."),
+            };
         if (Take(values, "--threads") is { } threads) options = options with { Threads = Int("--threads", threads) };
         if (Take(values, "--evaluate") is { } count) evaluate = Int("--evaluate", count);
+        if (Take(values, "--guidance") is { } guidance)
+            guidanceScale = double.TryParse(guidance, NumberStyles.Float, CultureInfo.InvariantCulture, out var g) && g >= 0
+                ? g
+                : throw new ArgumentException($"--guidance must be a non-negative number, got '{guidance}'.");
         if (values.Count > 0)
             throw new ArgumentException($"Unknown option {values.Keys.First()}. {Usage}");
         if (!File.Exists(Path.Combine(options.TokenizerDirectory, "vocab.json")))

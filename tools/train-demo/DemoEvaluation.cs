@@ -6,13 +6,14 @@ namespace DiffusersSharp.TrainDemo;
 
 /// <summary>
 /// How many held-out captions a model got right (<see cref="DemoPictureCheck"/>): a shape of the asked colour drawn,
-/// the rest the asked background, both, and the shape in the asked cell as well.
+/// the rest the asked background, both; of those, the shape in the asked cell, the asked shape, and all of it.
 /// </summary>
-public sealed record DemoScore(int Count, int Colours, int Backgrounds, int ColourOnBackground, int InAskedCell)
+public sealed record DemoScore(int Count, int Colours, int Backgrounds, int ColourOnBackground, int InAskedCell, int AskedShape, int AllRight)
 {
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Count} held-out captions: shape colour drawn {Colours} ({Percent(Colours)}), background {Backgrounds} ({Percent(Backgrounds)}), " +
-        $"both {ColourOnBackground} ({Percent(ColourOnBackground)}), both and in the asked cell {InAskedCell} ({Percent(InAskedCell)})");
+        $"both {ColourOnBackground} ({Percent(ColourOnBackground)}); of those in the asked cell {InAskedCell} ({Percent(InAskedCell)}), " +
+        $"the asked shape {AskedShape} ({Percent(AskedShape)}), colour, background, cell and shape all right {AllRight} ({Percent(AllRight)})");
 
     private string Percent(int n) => $"{n * 100 / Count} %";
 }
@@ -26,29 +27,35 @@ public static class DemoEvaluation
     public const int HeldOutSeed = 12345;
     public const int Steps = 20;
 
-    public static DemoScore Run(string modelDirectory, int count, Action<string> log)
+    /// <summary>The classifier-free guidance scale of the model card's pictures and numbers.</summary>
+    public const double GuidanceScale = 3.0;
+
+    public static DemoScore Run(string modelDirectory, int count, Action<string> log, double guidanceScale = GuidanceScale)
     {
         var data = new ShapesDataset(HeldOutSeed, DemoModelConfigs.ImageSize);
         using var pipe = StableDiffusionPipeline.FromPretrained(modelDirectory);
-        int colours = 0, backgrounds = 0, both = 0, inCell = 0;
+        int colours = 0, backgrounds = 0, both = 0, inCell = 0, askedShape = 0, allRight = 0;
         for (var i = 0; i < count; i++)
         {
             var scene = data.Scene(i);
             var prompt = scene.Caption();
             using var scope = NewDisposeScope();
-            using var result = pipe.Generate(new StableDiffusionInput(prompt) { NumInferenceSteps = Steps, Seed = i });
+            using var result = pipe.Generate(new StableDiffusionInput(prompt) { NumInferenceSteps = Steps, Seed = i, GuidanceScale = guidanceScale });
             var rgb = result.Images![0].mul(255).to(ScalarType.Float32).contiguous().data<float>().ToArray();
             var seen = DemoPictureCheck.Inspect(rgb, DemoModelConfigs.ImageSize, scene.Colour, scene.Background);
             if (seen.ShapePixels >= DemoPictureCheck.MinShapePixels) colours++;
             if (seen.Background >= DemoPictureCheck.BackgroundShare) backgrounds++;
-            if (DemoPictureCheck.ShowsColourOnBackground(seen))
+            if (seen.ShowsColourOnBackground)
             {
                 both++;
                 if (seen.Cell == scene.Position) inCell++;
+                if (seen.Shape == scene.Shape) askedShape++;
+                if (seen.Cell == scene.Position && seen.Shape == scene.Shape) allRight++;
             }
             log(string.Create(CultureInfo.InvariantCulture,
-                $"seed {i}: '{prompt}': {seen.ShapePixels} px of {scene.Colour.Name} centred in the {seen.Cell?.Name ?? "-"} cell, {seen.Background:P0} of the rest {scene.Background.Name}"));
+                $"seed {i}: '{prompt}': {seen.ShapePixels} px of {scene.Colour.Name} centred in the {seen.Cell?.Name ?? "-"} cell, " +
+                $"shaped like a {seen.Shape?.ToString().ToLowerInvariant() ?? "-"} (IoU {seen.ShapeFit:F2}), {seen.Background:P0} of the rest {scene.Background.Name}"));
         }
-        return new DemoScore(count, colours, backgrounds, both, inCell);
+        return new DemoScore(count, colours, backgrounds, both, inCell, askedShape, allRight);
     }
 }

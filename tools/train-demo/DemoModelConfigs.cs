@@ -67,7 +67,7 @@ public static class DemoModelConfigs
           "addition_time_embed_dim": null,
           "attention_head_dim": 4,
           "attention_type": "default",
-          "block_out_channels": [32, 64],
+          "block_out_channels": [32, 64, 64],
           "center_input_sample": false,
           "class_embed_type": null,
           "class_embeddings_concat": false,
@@ -75,7 +75,7 @@ public static class DemoModelConfigs
           "conv_out_kernel": 3,
           "cross_attention_dim": {{TextHiddenSize}},
           "cross_attention_norm": null,
-          "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+          "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
           "downsample_padding": 1,
           "dropout": 0.0,
           "dual_cross_attention": false,
@@ -106,7 +106,7 @@ public static class DemoModelConfigs
           "time_embedding_type": "positional",
           "timestep_post_act": null,
           "transformer_layers_per_block": 1,
-          "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+          "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
           "upcast_attention": false,
           "use_linear_projection": false
         }
@@ -123,14 +123,14 @@ public static class DemoModelConfigs
         """);
 
     /// <summary>Stable Diffusion's training noise schedule (1000 steps, scaled-linear betas), which DDPM training uses.</summary>
-    public static ModelConfig TrainingScheduler() => ModelConfig.Parse("""
+    public static ModelConfig TrainingScheduler(string predictionType) => ModelConfig.Parse($$"""
         {
           "beta_end": 0.012,
           "beta_schedule": "scaled_linear",
           "beta_start": 0.00085,
           "clip_sample": false,
           "num_train_timesteps": 1000,
-          "prediction_type": "epsilon",
+          "prediction_type": "{{predictionType}}",
           "steps_offset": 1,
           "timestep_spacing": "leading",
           "trained_betas": null
@@ -138,7 +138,7 @@ public static class DemoModelConfigs
         """);
 
     /// <summary>The scheduler the folder ships with: DPM-Solver++ (2M) on the training betas, good in 20 steps.</summary>
-    public static ModelConfig InferenceScheduler() => ModelConfig.Parse("""
+    public static ModelConfig InferenceScheduler(string predictionType) => ModelConfig.Parse($$"""
         {
           "algorithm_type": "dpmsolver++",
           "beta_end": 0.012,
@@ -146,7 +146,7 @@ public static class DemoModelConfigs
           "beta_start": 0.00085,
           "lower_order_final": true,
           "num_train_timesteps": 1000,
-          "prediction_type": "epsilon",
+          "prediction_type": "{{predictionType}}",
           "solver_order": 2,
           "steps_offset": 1,
           "timestep_spacing": "linspace",

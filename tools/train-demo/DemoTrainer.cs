@@ -16,7 +16,7 @@ namespace DiffusersSharp.TrainDemo;
 /// <summary>
 /// Trains the demo model in two stages on CPU with TorchSharp autograd: first the <see cref="AutoencoderKL"/> on
 /// pictures (L1 + MSE reconstruction, a small KL term), then the <see cref="CLIPTextModel"/> and
-/// <see cref="UNet2DConditionModel"/> together on the frozen VAE's latents with DDPM's epsilon-prediction loss and
+/// <see cref="UNet2DConditionModel"/> together on the frozen VAE's latents with DDPM's loss (v- or epsilon-prediction) and
 /// caption dropout. Checkpoints every few minutes; a re-run with the same options resumes. Weights train in float32
 /// (bfloat16 was not tried, see the model card).
 /// </summary>
@@ -99,7 +99,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
         {
             using var scope = NewDisposeScope();
             generator.manual_seed(StepSeed(1, step));
-            SetLearningRate(optimizer, options.VaeLearningRate, step, options.VaeSteps);
+            SetLearningRate(optimizer, WarmupCosine(options.VaeLearningRate, step, options.VaeSteps));
             var indices = Enumerable.Range(0, options.VaeBatchSize).Select(i => (long)step * options.VaeBatchSize + i).ToArray();
             var (images, _) = _data.Batch(indices);
 
@@ -225,27 +225,29 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
             unet.load(CheckpointFile("unet.bin"));
             emaTextEncoder.load(CheckpointFile("text_encoder-ema.bin"));
             emaUnet.load(CheckpointFile("unet-ema.bin"));
-            if (state.UnetStep < options.UnetSteps) optimizer.load_state_dict(CheckpointFile("unet-optimizer.bin"));
+            if (state.UnetStep < TotalUnetSteps) optimizer.load_state_dict(CheckpointFile("unet-optimizer.bin"));
         }
-        if (state.UnetStep >= options.UnetSteps)
+        if (state.UnetStep >= TotalUnetSteps)
         {
             log($"unet: done ({state.UnetStep} steps), loaded from checkpoint");
             return state.UnetLoss;
         }
 
-        using var alphasCumprod = AlphasCumprod();
+        using var noiseScheduler = new DDPMScheduler(DemoModelConfigs.TrainingScheduler(options.PredictionType));
+        var trainTimesteps = noiseScheduler.Config.GetInt("num_train_timesteps", 1000);
         textEncoder.train();
         unet.train();
-        var meter = new LossMeter("unet", options.UnetSteps, options.LogEvery, log, CheckpointFile("losses.csv"));
+        var meter = new LossMeter("unet", TotalUnetSteps, options.LogEvery, log, CheckpointFile("losses.csv"));
         var lastCheckpoint = Stopwatch.StartNew();
         using var generator = new Generator(0, CPU);
         var batch = options.UnetBatchSize;
-        for (var step = state.UnetStep; step < options.UnetSteps; step++)
+        for (var step = state.UnetStep; step < TotalUnetSteps; step++)
         {
             using var scope = NewDisposeScope();
             generator.manual_seed(StepSeed(3, step));
             var random = new Random((int)(StepSeed(4, step) & 0x7FFFFFFF));
-            SetLearningRate(optimizer, options.UnetLearningRate, step, options.UnetSteps);
+            var (learningRate, highNoiseShare, highNoiseFrom) = UnetStage(step);
+            SetLearningRate(optimizer, learningRate);
 
             var slots = Enumerable.Range(0, batch).Select(_ => (long)random.Next(pool.Scenes.Length)).ToArray();
             var captions = slots.Select(s => random.NextDouble() < options.CaptionDropout ? "" : ShapesDataset.Caption(pool.Scenes[s], random)).ToArray();
@@ -256,14 +258,17 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
 
             using var idsView = tokenizer.CallTensor(captions, MaxTokens);
             var ids = idsView.clone();
-            var timesteps = randint(0, alphasCumprod.shape[0], [batch], dtype: ScalarType.Int64, generator: generator);
+            var timesteps = where(
+                rand(batch, generator: generator) < highNoiseShare,
+                randint(highNoiseFrom, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator),
+                randint(0, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator));
             var noise = randn(latents.shape, generator: generator);
-            var alphaBar = alphasCumprod.index_select(0, timesteps).view(batch, 1, 1, 1);
-            var noisy = alphaBar.sqrt() * latents + (1 - alphaBar).sqrt() * noise;
+            var noisy = noiseScheduler.AddNoise(latents, noise, timesteps);
+            var target = options.PredictionType == "v_prediction" ? noiseScheduler.GetVelocity(latents, noise, timesteps) : noise;
             var loss = Backward(parameters, step, "unet", () =>
             {
                 var hidden = textEncoder.Forward(ids).LastHiddenState;
-                return nn.functional.mse_loss(unet.Forward(noisy, timesteps, hidden), noise);
+                return nn.functional.mse_loss(unet.Forward(noisy, timesteps, hidden), target);
             });
             if (loss is { } value)
             {
@@ -272,7 +277,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
                 state.UnetLoss = meter.Add(step + 1, value);
             }
 
-            if (step + 1 == options.UnetSteps || lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
+            if (step + 1 == TotalUnetSteps || lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
             {
                 textEncoder.save(CheckpointFile("text_encoder.bin"));
                 unet.save(CheckpointFile("unet.bin"));
@@ -292,7 +297,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
     private void Save(AutoencoderKL vae, CLIPTextModel textEncoder, CLIPTokenizer tokenizer, UNet2DConditionModel unet, double scalingFactor)
     {
         vae.Config["scaling_factor"] = scalingFactor;
-        var scheduler = new DPMSolverMultistepScheduler(DemoModelConfigs.InferenceScheduler());
+        var scheduler = new DPMSolverMultistepScheduler(DemoModelConfigs.InferenceScheduler(options.PredictionType));
         var pipeline = new StableDiffusionPipeline(vae, textEncoder, tokenizer, unet, scheduler, DemoModelConfigs.ModelIndex());
         pipeline.To(dtype: ScalarType.Float16);
         if (Directory.Exists(options.OutputDirectory))
@@ -328,29 +333,24 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
             emaParameters[i].mul_(decay).add_(parameters[i], alpha: 1 - decay);
     }
 
-    private void SetLearningRate(optim.Optimizer optimizer, double peak, int step, int total)
-    {
-        // Linear warm-up, then cosine decay to a tenth of the peak.
-        var lr = step < options.WarmupSteps
+    private int TotalUnetSteps => options.UnetSteps + options.LayoutSteps + options.PolishSteps;
+
+    /// <summary>The learning rate and timestep mix of a denoiser step: the joint, layout or polish stage's.</summary>
+    private (double LearningRate, double HighNoiseShare, int HighNoiseFrom) UnetStage(int step) =>
+        step < options.UnetSteps ? (WarmupCosine(options.UnetLearningRate, step, options.UnetSteps), options.HighNoiseShare, options.HighNoiseFrom)
+        : step < options.UnetSteps + options.LayoutSteps ? (options.LayoutLearningRate, 1.0, options.LayoutFrom)
+        : (options.PolishLearningRate, options.HighNoiseShare, options.HighNoiseFrom);
+
+    /// <summary>Linear warm-up, then cosine decay to a tenth of the peak.</summary>
+    private double WarmupCosine(double peak, int step, int total) =>
+        step < options.WarmupSteps
             ? peak * (step + 1) / options.WarmupSteps
             : peak * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - options.WarmupSteps) / Math.Max(1, total - options.WarmupSteps))));
-        foreach (var group in optimizer.ParamGroups)
-            group.LearningRate = lr;
-    }
 
-    /// <summary>Stable Diffusion's scaled-linear schedule: betas linear in sqrt from 0.00085 to 0.012 over 1000 steps.</summary>
-    private static Tensor AlphasCumprod()
+    private static void SetLearningRate(optim.Optimizer optimizer, double learningRate)
     {
-        var values = new float[1000];
-        var product = 1.0;
-        for (var t = 0; t < values.Length; t++)
-        {
-            var sqrtBeta = Math.Sqrt(0.00085) + (Math.Sqrt(0.012) - Math.Sqrt(0.00085)) * t / (values.Length - 1);
-            product *= 1 - sqrtBeta * sqrtBeta;
-            values[t] = (float)product;
-        }
-        using var view = tensor(values);
-        return view.clone();
+        foreach (var group in optimizer.ParamGroups)
+            group.LearningRate = learningRate;
     }
 
     /// <summary>transformers' CLIP init for the embeddings (TorchSharp's default N(0, 1) is far larger).</summary>

@@ -4,13 +4,13 @@ using DiffusersSharp.TrainDemo;
 // train-demo: trains models/demo-shapes from scratch (or resumes). See models/demo-shapes/README.md.
 try
 {
-    var options = CommandLine.Parse(args, out var smoke, out var evaluate);
+    var options = CommandLine.Parse(args, out var smoke, out var evaluate, out var guidanceScale);
     if (smoke) options = options.AsSmoke();
     GlibcHeap.KeepFreedMemory();
     if (evaluate > 0)
     {
         TorchSharp.torch.set_num_threads(options.Threads);
-        Console.WriteLine(DemoEvaluation.Run(options.OutputDirectory, evaluate, Console.WriteLine));
+        Console.WriteLine(DemoEvaluation.Run(options.OutputDirectory, evaluate, Console.WriteLine, guidanceScale));
         return 0;
     }
     Console.WriteLine($"train-demo: output {options.OutputDirectory}, checkpoints {options.CheckpointDirectory}");

@@ -21,9 +21,36 @@ public sealed record TrainOptions
     public double VaeKlWeight { get; init; } = 1e-6;
     /// <summary>Pictures encoded once for the denoiser stage; each visit draws a fresh latent sample and caption.</summary>
     public int LatentPoolSize { get; init; } = 4096;
-    public int UnetSteps { get; init; } = 6000;
+    /// <summary>Steps of the joint stage: warm-up and cosine decay from <see cref="UnetLearningRate"/>, mixed timesteps.</summary>
+    public int UnetSteps { get; init; } = 3000;
     public int UnetBatchSize { get; init; } = 32;
     public double UnetLearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// What the UNet learns to predict: diffusers' <c>prediction_type</c>, "v_prediction" or "epsilon". Measured on
+    /// the clean picture, epsilon's loss weighs the error by ᾱ/(1 − ᾱ), near 0 at the noise levels where the sampler
+    /// lays the picture out (0.005 at the last timestep); v-prediction's by 1/(1 − ᾱ), at least 1.
+    /// </summary>
+    public string PredictionType { get; init; } = "v_prediction";
+    /// <summary>
+    /// Share of each batch whose timesteps are drawn from the noisiest ones (from <see cref="HighNoiseFrom"/> up) rather
+    /// than uniformly. The sampler lays out the picture there, from noise that says nothing of the place: only the
+    /// caption's position words can, and with uniform timesteps the model never learned them (a probe trained on
+    /// t ≥ 800 alone began to after 300 steps).
+    /// </summary>
+    public double HighNoiseShare { get; init; } = 0.5;
+    public int HighNoiseFrom { get; init; } = 700;
+    /// <summary>
+    /// Steps of the layout stage, after the joint one: only timesteps from <see cref="LayoutFrom"/> up, at a constant
+    /// <see cref="LayoutLearningRate"/>. Half the batch there was not enough: after 2,500 joint steps the model still
+    /// ignored the position words, and 300–400 steps of this stage taught them (the loss with the right position
+    /// word fell below that with a wrong one by a quarter).
+    /// </summary>
+    public int LayoutSteps { get; init; } = 800;
+    public double LayoutLearningRate { get; init; } = 3e-4;
+    public int LayoutFrom { get; init; } = 800;
+    /// <summary>Steps of the last stage: the joint stage's timesteps again at <see cref="PolishLearningRate"/>, so the detail the layout stage never saw stays learned.</summary>
+    public int PolishSteps { get; init; } = 2100;
+    public double PolishLearningRate { get; init; } = 1e-4;
     /// <summary>Share of captions replaced by "" so classifier-free guidance has an unconditional model.</summary>
     public double CaptionDropout { get; init; } = 0.1;
     public double EmaDecay { get; init; } = 0.998;
@@ -31,7 +58,7 @@ public sealed record TrainOptions
     /// <summary>Seconds between checkpoints.</summary>
     public int CheckpointSeconds { get; init; } = 180;
     public int LogEvery { get; init; } = 50;
-    public int Threads { get; init; } = 1;
+    public int Threads { get; init; } = 2;
 
     /// <summary>A few steps of each stage on a small pool: checks the tool end to end in seconds.</summary>
     public TrainOptions AsSmoke() => this with
@@ -40,6 +67,8 @@ public sealed record TrainOptions
         VaeBatchSize = 4,
         LatentPoolSize = 16,
         UnetSteps = 3,
+        LayoutSteps = 2,
+        PolishSteps = 2,
         UnetBatchSize = 4,
         WarmupSteps = 1,
         LogEvery = 1,
@@ -51,5 +80,6 @@ public sealed record TrainOptions
     /// </summary>
     public string Fingerprint() =>
         string.Join(";", Seed, VaeBatchSize, VaeLearningRate, VaeKlWeight, LatentPoolSize, UnetBatchSize,
-            UnetLearningRate, CaptionDropout, EmaDecay, WarmupSteps);
+            UnetLearningRate, PredictionType, HighNoiseShare, HighNoiseFrom,
+            LayoutLearningRate, LayoutFrom, PolishLearningRate, CaptionDropout, EmaDecay, WarmupSteps);
 }
