@@ -10,8 +10,8 @@ namespace DiffusersSharp.Tests;
 
 /// <summary>
 /// The demo model in <c>models/demo-shapes</c> draws the shape colour, place and background its captions ask for
-/// (checked with pixel statistics, not by eye), its folder is a diffusers folder, its data set is what its captions say, and the tool that trained it still
-/// runs.
+/// (checked with pixel statistics, not by eye), its folder is a diffusers folder, its data set is what its captions
+/// say, and the tool that trained it still runs.
 /// </summary>
 [Collection(nameof(ConvolutionBackendTests))]
 public class DemoModelTests
@@ -125,6 +125,17 @@ public class DemoModelTests
             Assert.Equal(scene.Position, seen.Cell);
             Assert.True(scene.Shape == seen.Shape, $"{scene}: {seen}");
         }
+    }
+
+    /// <summary>The trainer's options take the two prediction types it trains and refuse others by name.</summary>
+    [Fact]
+    public void TrainOptionsRefuseAnUnknownPredictionType()
+    {
+        var options = new TrainOptions { OutputDirectory = "out", CheckpointDirectory = "ck", TokenizerDirectory = "tok" };
+        Assert.Equal("v_prediction", options.PredictionType);
+        Assert.Equal("epsilon", (options with { PredictionType = "epsilon" }).PredictionType);
+        var e = Assert.Throws<ArgumentException>(() => options with { PredictionType = "sample" });
+        Assert.Contains("'sample'", e.Message);
     }
 
     private static DemoColour NearestAt(float[] chw, double x, double y)

@@ -36,13 +36,7 @@ public static class CommandLine
         if (Take(values, "--layout-steps") is { } layoutSteps) options = options with { LayoutSteps = Int("--layout-steps", layoutSteps) };
         if (Take(values, "--polish-steps") is { } polishSteps) options = options with { PolishSteps = Int("--polish-steps", polishSteps) };
         if (Take(values, "--pool-size") is { } poolSize) options = options with { LatentPoolSize = Int("--pool-size", poolSize) };
-        if (Take(values, "--prediction-type") is { } predictionType)
-            options = options with
-            {
-                PredictionType = predictionType is "v_prediction" or "epsilon"
-                    ? predictionType
-                    : throw new ArgumentException($"--prediction-type must be v_prediction or epsilon, got '{predictionType}'."),
-            };
+        if (Take(values, "--prediction-type") is { } predictionType) options = options with { PredictionType = predictionType };
         if (Take(values, "--threads") is { } threads) options = options with { Threads = Int("--threads", threads) };
         if (Take(values, "--evaluate") is { } count) evaluate = Int("--evaluate", count);
         if (Take(values, "--guidance") is { } guidance)

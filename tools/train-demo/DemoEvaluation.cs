@@ -43,8 +43,8 @@ public static class DemoEvaluation
             using var result = pipe.Generate(new StableDiffusionInput(prompt) { NumInferenceSteps = Steps, Seed = i, GuidanceScale = guidanceScale });
             var rgb = result.Images![0].mul(255).to(ScalarType.Float32).contiguous().data<float>().ToArray();
             var seen = DemoPictureCheck.Inspect(rgb, DemoModelConfigs.ImageSize, scene.Colour, scene.Background);
-            if (seen.ShapePixels >= DemoPictureCheck.MinShapePixels) colours++;
-            if (seen.Background >= DemoPictureCheck.BackgroundShare) backgrounds++;
+            if (seen.DrawsColour) colours++;
+            if (seen.ShowsBackground) backgrounds++;
             if (seen.ShowsColourOnBackground)
             {
                 both++;

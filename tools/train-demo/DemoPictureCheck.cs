@@ -8,8 +8,14 @@ namespace DiffusersSharp.TrainDemo;
 /// <param name="ShapeFit">That fit's intersection over union with the pixels, 0–1.</param>
 public sealed record DemoPictureSeen(int ShapePixels, Placement? Cell, double Background, ShapeKind? Shape, double ShapeFit)
 {
+    /// <summary>A shape of the asked colour is drawn: at least <see cref="DemoPictureCheck.MinShapePixels"/> pixels have it.</summary>
+    public bool DrawsColour => ShapePixels >= DemoPictureCheck.MinShapePixels;
+
+    /// <summary>The rest of the picture is mostly the asked background.</summary>
+    public bool ShowsBackground => Background >= DemoPictureCheck.BackgroundShare;
+
     /// <summary>A shape of the asked colour is drawn and the rest of the picture is the asked background.</summary>
-    public bool ShowsColourOnBackground => ShapePixels >= DemoPictureCheck.MinShapePixels && Background >= DemoPictureCheck.BackgroundShare;
+    public bool ShowsColourOnBackground => DrawsColour && ShowsBackground;
 }
 
 /// <summary>

@@ -264,6 +264,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
                 randint(0, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator));
             var noise = randn(latents.shape, generator: generator);
             var noisy = noiseScheduler.AddNoise(latents, noise, timesteps);
+            // TrainOptions takes only these two.
             var target = options.PredictionType == "v_prediction" ? noiseScheduler.GetVelocity(latents, noise, timesteps) : noise;
             var loss = Backward(parameters, step, "unet", () =>
             {

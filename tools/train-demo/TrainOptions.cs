@@ -30,7 +30,13 @@ public sealed record TrainOptions
     /// the clean picture, epsilon's loss weighs the error by ᾱ/(1 − ᾱ), near 0 at the noise levels where the sampler
     /// lays the picture out (0.005 at the last timestep); v-prediction's by 1/(1 − ᾱ), at least 1.
     /// </summary>
-    public string PredictionType { get; init; } = "v_prediction";
+    public string PredictionType
+    {
+        get;
+        init => field = value is "v_prediction" or "epsilon"
+            ? value
+            : throw new ArgumentException($"The prediction type must be v_prediction or epsilon, got '{value}'.");
+    } = "v_prediction";
     /// <summary>
     /// Share of each batch (joint and polish stages) whose timesteps are drawn from the noisiest ones (from
     /// <see cref="HighNoiseFrom"/> up) rather than uniformly. The sampler lays out the picture there, from noise that
