@@ -97,9 +97,10 @@ internal sealed class MeteredJobService : IJobService, IDisposable
             await foreach (var e in _inner.WatchAsync(id, _stop.Token))
                 meter.Report(e);
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception e) when (_stop.IsCancellationRequested || e is ObjectDisposedException)
         {
-            // Shutting down.
+            // Shutting down: the container may dispose the job backend (its Redis connection) before this watcher sees the stop.
+            _logger.LogDebug(e, "Stopped measuring job {JobId} at shutdown", id);
         }
         catch (Exception e)
         {
