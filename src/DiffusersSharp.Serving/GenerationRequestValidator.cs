@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusersSharp.Images;
+using DiffusersSharp.Pipelines;
 using DiffusersSharp.Schedulers;
 using SixLabors.ImageSharp;
 using static TorchSharp.torch;
@@ -253,12 +254,16 @@ public sealed class GenerationRequestValidator
         var height = task == PipelineTask.ImageToImage ? null : request.Height;
         var w = width ?? (fromImage is { } fw ? fw.Width / vsf * vsf : Default(model?.SampleSize?.Width, "width"));
         var h = height ?? (fromImage is { } fh ? fh.Height / vsf * vsf : Default(model?.SampleSize?.Height, "height"));
+        // diffusers' text-to-image pipelines ask for multiples of 8 whatever the VAE; the others for its scale factor.
+        var (multiple, why) = task == PipelineTask.TextToImage
+            ? (PipelineChecks.TextToImageSizeMultiple, "for text-to-image")
+            : (vsf, "the VAE scale factor");
         var sizeOk = true;
         foreach (var (field, value, given) in new[] { ("width", w, width is not null), ("height", h, height is not null) })
         {
-            if (given && (value < vsf || value % vsf != 0))
+            if (given && (value < multiple || value % multiple != 0))
             {
-                errors.Add(field, $"must be a positive multiple of {vsf} (the VAE scale factor, as diffusers' check_inputs requires), got {value}.");
+                errors.Add(field, $"must be a positive multiple of {multiple} ({why}, as diffusers' check_inputs requires), got {value}.");
                 sizeOk = false;
             }
             else if (!given && fromImage is not null && value < vsf)

@@ -8,15 +8,21 @@ namespace DiffusersSharp.Pipelines;
 public static class PipelineChecks
 {
     /// <summary>
+    /// What diffusers' Stable Diffusion and SDXL text-to-image <c>check_inputs</c> ask height and width to be a multiple
+    /// of, whatever the VAE (its inpainting pipeline asks for the VAE scale factor instead).
+    /// </summary>
+    public const int TextToImageSizeMultiple = 8;
+
+    /// <summary>
     /// A text-to-image call's output size: the one given, else the UNet's sample_size × the VAE scale factor
-    /// (diffusers' <c>default_sample_size * vae_scale_factor</c>); checked as <see cref="Size"/> does.
+    /// (diffusers' <c>default_sample_size * vae_scale_factor</c>); a multiple of <see cref="TextToImageSizeMultiple"/>.
     /// </summary>
     public static (int Height, int Width) OutputSize(int? height, int? width, UNet2DConditionModel unet, int vaeScaleFactor)
     {
         int Default(int? sampleSize, string name) =>
             sampleSize is { } s ? s * vaeScaleFactor : throw new ArgumentException($"The UNet's config has no sample_size: give {name} explicitly.");
         var size = (Height: height ?? Default(unet.SampleSize?.Height, "height"), Width: width ?? Default(unet.SampleSize?.Width, "width"));
-        Size(size.Height, size.Width, vaeScaleFactor);
+        Size(size.Height, size.Width, TextToImageSizeMultiple);
         return size;
     }
 
