@@ -112,6 +112,26 @@ public class BadInputTests
         Assert.Contains(expected, e.Message);
     }
 
+    /// <summary>
+    /// diffusers' StableDiffusionPipeline asks for multiples of 8 whatever the VAE: with a 3-block VAE (scale factor 4)
+    /// 36 pixels would make whole latents, and is refused all the same.
+    /// </summary>
+    [Fact]
+    public void TextToImageSizesAreMultiplesOf8WhateverTheVae()
+    {
+        ModelConfig Config(string component) => ModelConfig.Parse(File.ReadAllText(Path.Combine(TinySd, component, "config.json")));
+        var vaeConfig = Config("vae");
+        vaeConfig["block_out_channels"] = new System.Text.Json.Nodes.JsonArray(32, 32, 32);
+        vaeConfig["down_block_types"] = new System.Text.Json.Nodes.JsonArray("DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D");
+        vaeConfig["up_block_types"] = new System.Text.Json.Nodes.JsonArray("UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D");
+        using var pipeline = new StableDiffusionPipeline(new Models.AutoencoderKL(vaeConfig), new Models.CLIPTextModel(Config("text_encoder")),
+            Tokenizers.CLIPTokenizer.FromPretrained(Path.Combine(TinySd, "tokenizer")), new Models.UNet2DConditionModel(Config("unet")),
+            new DDIMScheduler(ModelConfig.Parse("{}")), ModelConfig.Parse("{}"));
+        Assert.Equal(4, pipeline.VaeScaleFactor);
+        var e = Assert.ThrowsAny<ArgumentException>(() => pipeline.Generate(new StableDiffusionInput("x") { Height = 36, Width = 64, NumInferenceSteps = 1 }));
+        Assert.Contains("divisible by 8", e.Message);
+    }
+
     [Fact]
     public void BadNumbersAreRefusedByName()
     {
