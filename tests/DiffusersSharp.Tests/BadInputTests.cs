@@ -119,7 +119,7 @@ public class BadInputTests
     [Fact]
     public void TextToImageSizesAreMultiplesOf8WhateverTheVae()
     {
-        ModelConfig Config(string component) => ModelConfig.Parse(File.ReadAllText(Path.Combine(TinySd, component, "config.json")));
+        ModelConfig Config(string component) => ModelConfig.Load(Path.Combine(TinySd, component, "config.json"));
         var vaeConfig = Config("vae");
         vaeConfig["block_out_channels"] = new System.Text.Json.Nodes.JsonArray(32, 32, 32);
         vaeConfig["down_block_types"] = new System.Text.Json.Nodes.JsonArray("DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D");
