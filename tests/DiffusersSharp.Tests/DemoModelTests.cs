@@ -24,9 +24,9 @@ public class DemoModelTests
     /// <summary>
     /// What the model learned, measured as the model card reports it (<see cref="DemoEvaluation"/>: 24 held-out
     /// captions, pixel statistics): a shape of the asked colour on the asked background and in the asked cell of the
-    /// 3 × 3 grid in at least 75 % of the pictures (the card: 21 of 24, 87 %; chance for the cell alone is 1 in 9), the
-    /// background alone in at least 90 % (24 of 24). Which of the four shapes it draws is at chance level (see the
-    /// card), so the shape is not asserted.
+    /// 3 × 3 grid in at least 21 of the 24 pictures (the card: 23; chance for the cell alone is 1 in 9), the background
+    /// alone in at least 22 (24). Which of the four shapes it draws is at chance level (see the card), so the shape is
+    /// not asserted.
     /// </summary>
     [Fact]
     public void DrawsTheAskedColourInTheAskedPlaceOnTheAskedBackground()
@@ -34,7 +34,7 @@ public class DemoModelTests
         var log = new List<string>();
         var score = DemoEvaluation.Run(DemoModel, 24, log.Add);
         var detail = $"{score}{Environment.NewLine}{string.Join(Environment.NewLine, log)}";
-        Assert.True(score.InAskedCell >= 18, detail);
+        Assert.True(score.InAskedCell >= 21, detail);
         Assert.True(score.Backgrounds >= 22, detail);
     }
 

@@ -12,12 +12,15 @@ public static class DemoModelConfigs
     public const int ImageSize = 64;
     public const int TextHiddenSize = 32;
 
-    /// <summary>RGB ↔ 4 latent channels at 1/8 of the image side: 64 × 64 pictures, 8 × 8 latents. Flat shapes need no attention.</summary>
+    /// <summary>
+    /// RGB ↔ 4 latent channels at 1/4 of the image side: 64 × 64 pictures, 16 × 16 latents (at 1/8 the reconstructions
+    /// lost the shape kind of a third of the pictures). Flat shapes need no attention.
+    /// </summary>
     public static ModelConfig Vae() => ModelConfig.Parse($$"""
         {
           "act_fn": "silu",
-          "block_out_channels": [8, 16, 16, 32],
-          "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+          "block_out_channels": [8, 16, 32],
+          "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
           "force_upcast": true,
           "in_channels": 3,
           "latent_channels": 4,
@@ -30,7 +33,7 @@ public static class DemoModelConfigs
           "sample_size": {{ImageSize}},
           "scaling_factor": 1.0,
           "shift_factor": null,
-          "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+          "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
           "use_post_quant_conv": true,
           "use_quant_conv": true
         }
@@ -58,7 +61,10 @@ public static class DemoModelConfigs
         }
         """);
 
-    /// <summary>A two-level UNet on 8 × 8 latents with cross-attention at both levels and in the middle.</summary>
+    /// <summary>
+    /// A three-level UNet on 16 × 16 latents: convolutions only at 16 × 16 (attention there doubles the step time),
+    /// cross-attention at 8 × 8, 4 × 4 and in the middle.
+    /// </summary>
     public static ModelConfig Unet() => ModelConfig.Parse($$"""
         {
           "act_fn": "silu",
@@ -75,7 +81,7 @@ public static class DemoModelConfigs
           "conv_out_kernel": 3,
           "cross_attention_dim": {{TextHiddenSize}},
           "cross_attention_norm": null,
-          "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+          "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
           "downsample_padding": 1,
           "dropout": 0.0,
           "dual_cross_attention": false,
@@ -99,14 +105,14 @@ public static class DemoModelConfigs
           "resnet_skip_time_act": false,
           "resnet_time_scale_shift": "default",
           "reverse_transformer_layers_per_block": null,
-          "sample_size": {{ImageSize / 8}},
+          "sample_size": {{ImageSize / 4}},
           "time_cond_proj_dim": null,
           "time_embedding_act_fn": null,
           "time_embedding_dim": null,
           "time_embedding_type": "positional",
           "timestep_post_act": null,
           "transformer_layers_per_block": 1,
-          "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+          "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
           "upcast_attention": false,
           "use_linear_projection": false
         }
@@ -122,7 +128,11 @@ public static class DemoModelConfigs
         }
         """);
 
-    /// <summary>Stable Diffusion's training noise schedule (1000 steps, scaled-linear betas), which DDPM training uses.</summary>
+    /// <summary>
+    /// Stable Diffusion's training noise schedule (1000 steps, scaled-linear betas), rescaled to zero terminal SNR (Lin
+    /// et al. 2024): the last timestep's input is pure noise, as the sampler's first one is, so only the caption can say
+    /// where the shape goes (see <see cref="TrainOptions.LayoutLastStepShare"/>).
+    /// </summary>
     public static ModelConfig TrainingScheduler(string predictionType) => ModelConfig.Parse($$"""
         {
           "beta_end": 0.012,
@@ -131,13 +141,17 @@ public static class DemoModelConfigs
           "clip_sample": false,
           "num_train_timesteps": 1000,
           "prediction_type": "{{predictionType}}",
+          "rescale_betas_zero_snr": true,
           "steps_offset": 1,
           "timestep_spacing": "leading",
           "trained_betas": null
         }
         """);
 
-    /// <summary>The scheduler the folder ships with: DPM-Solver++ (2M) on the training betas, good in 20 steps.</summary>
+    /// <summary>
+    /// The scheduler the folder ships with: DPM-Solver++ (2M) on the training betas, good in 20 steps; "trailing"
+    /// spacing, so that sampling starts at the last (pure-noise) timestep, as zero terminal SNR needs.
+    /// </summary>
     public static ModelConfig InferenceScheduler(string predictionType) => ModelConfig.Parse($$"""
         {
           "algorithm_type": "dpmsolver++",
@@ -147,9 +161,10 @@ public static class DemoModelConfigs
           "lower_order_final": true,
           "num_train_timesteps": 1000,
           "prediction_type": "{{predictionType}}",
+          "rescale_betas_zero_snr": true,
           "solver_order": 2,
           "steps_offset": 1,
-          "timestep_spacing": "linspace",
+          "timestep_spacing": "trailing",
           "trained_betas": null,
           "use_karras_sigmas": false
         }

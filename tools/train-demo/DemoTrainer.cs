@@ -246,7 +246,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
             using var scope = NewDisposeScope();
             generator.manual_seed(StepSeed(3, step));
             var random = new Random((int)(StepSeed(4, step) & 0x7FFFFFFF));
-            var (learningRate, highNoiseShare, highNoiseFrom) = UnetStage(step);
+            var (learningRate, highNoiseShare, highNoiseFrom, lastStepShare) = UnetStage(step);
             SetLearningRate(optimizer, learningRate);
 
             var slots = Enumerable.Range(0, batch).Select(_ => (long)random.Next(pool.Scenes.Length)).ToArray();
@@ -262,6 +262,8 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
                 rand(batch, generator: generator) < highNoiseShare,
                 randint(highNoiseFrom, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator),
                 randint(0, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator));
+            if (lastStepShare > 0)
+                timesteps = where(rand(batch, generator: generator) < lastStepShare, full(batch, trainTimesteps - 1, dtype: ScalarType.Int64), timesteps);
             var noise = randn(latents.shape, generator: generator);
             var noisy = noiseScheduler.AddNoise(latents, noise, timesteps);
             // TrainOptions takes only these two.
@@ -337,10 +339,10 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
     private int TotalUnetSteps => options.UnetSteps + options.LayoutSteps + options.PolishSteps;
 
     /// <summary>The learning rate and timestep mix of a denoiser step: the joint, layout or polish stage's.</summary>
-    private (double LearningRate, double HighNoiseShare, int HighNoiseFrom) UnetStage(int step) =>
-        step < options.UnetSteps ? (WarmupCosine(options.UnetLearningRate, step, options.UnetSteps), options.HighNoiseShare, options.HighNoiseFrom)
-        : step < options.UnetSteps + options.LayoutSteps ? (options.LayoutLearningRate, 1.0, options.LayoutFrom)
-        : (options.PolishLearningRate, options.HighNoiseShare, options.HighNoiseFrom);
+    private (double LearningRate, double HighNoiseShare, int HighNoiseFrom, double LastStepShare) UnetStage(int step) =>
+        step < options.UnetSteps ? (WarmupCosine(options.UnetLearningRate, step, options.UnetSteps), options.HighNoiseShare, options.HighNoiseFrom, 0)
+        : step < options.UnetSteps + options.LayoutSteps ? (options.LayoutLearningRate, 1.0, options.LayoutFrom, options.LayoutLastStepShare)
+        : (options.PolishLearningRate, options.HighNoiseShare, options.HighNoiseFrom, options.PolishLastStepShare);
 
     /// <summary>Linear warm-up, then cosine decay to a tenth of the peak.</summary>
     private double WarmupCosine(double peak, int step, int total) =>
