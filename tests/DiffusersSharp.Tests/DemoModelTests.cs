@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using DiffusersSharp.Loading;
 using DiffusersSharp.Pipelines;
 using DiffusersSharp.Pipelines.StableDiffusion;
+using DiffusersSharp.Schedulers;
 using DiffusersSharp.Tests.Support;
 using DiffusersSharp.TrainDemo;
 using static TorchSharp.torch;
@@ -36,6 +37,25 @@ public class DemoModelTests
         var detail = $"{score}{Environment.NewLine}{string.Join(Environment.NewLine, log)}";
         Assert.True(score.InAskedCell >= 21, detail);
         Assert.True(score.Backgrounds >= 22, detail);
+    }
+
+    /// <summary>
+    /// The shipped sampler starts where the model learned the place: at the training schedule's last timestep, whose
+    /// input is pure noise (zero terminal SNR), with the training betas.
+    /// </summary>
+    [Fact]
+    public void ShippedSchedulerStartsAtTheTrainedPureNoiseTimestep()
+    {
+        using var training = new DDPMScheduler(DemoModelConfigs.TrainingScheduler("v_prediction"));
+        using var noiseOnly = training.AddNoise(ones(1), zeros(1), tensor(new long[] { 999 }));
+        Assert.Equal(0f, noiseOnly.item<float>());
+
+        using var shipped = SchedulerFactory.FromPretrained(Path.Combine(DemoModel, "scheduler"));
+        Assert.IsType<DPMSolverMultistepScheduler>(shipped);
+        foreach (var key in new[] { "beta_schedule", "beta_start", "beta_end", "num_train_timesteps", "prediction_type", "rescale_betas_zero_snr" })
+            Assert.Equal(training.Config[key]?.ToJsonString(), shipped.Config[key]?.ToJsonString());
+        shipped.SetTimesteps(DemoEvaluation.Steps);
+        Assert.Equal(999.0, shipped.TimestepValues[0]);
     }
 
     [Fact]

@@ -150,7 +150,8 @@ public static class DemoModelConfigs
 
     /// <summary>
     /// The scheduler the folder ships with: DPM-Solver++ (2M) on the training betas, good in 20 steps; "trailing"
-    /// spacing, so that sampling starts at the last (pure-noise) timestep, as zero terminal SNR needs.
+    /// spacing, as Lin et al. advise with zero terminal SNR: sampling starts at the last (pure-noise) timestep, which
+    /// "leading" would skip (its first is 951).
     /// </summary>
     public static ModelConfig InferenceScheduler(string predictionType) => ModelConfig.Parse($$"""
         {
