@@ -16,10 +16,15 @@ public class ZeroTerminalSnrTests
          "prediction_type": "v_prediction", "rescale_betas_zero_snr": {{(zeroSnr ? "true" : "false")}}{{extra}}}
         """);
 
-    /// <summary>√ᾱ_t of a DDPM schedule, read back through <see cref="DDPMScheduler.AddNoise"/> (x0 = 1, no noise).</summary>
     private static double[] SqrtAlphasCumprod(bool zeroSnr)
     {
         using var scheduler = new DDPMScheduler(Config(zeroSnr));
+        return SqrtAlphasCumprod(scheduler);
+    }
+
+    /// <summary>√ᾱ_t of a DDPM schedule for t = 0–999, read back through <see cref="DDPMScheduler.AddNoise"/> (x0 = 1, no noise).</summary>
+    internal static double[] SqrtAlphasCumprod(DDPMScheduler scheduler)
+    {
         using var scope = NewDisposeScope();
         var timesteps = arange(1000, dtype: ScalarType.Int64);
         var noisy = scheduler.AddNoise(ones(1000, dtype: ScalarType.Float64), zeros(1000, dtype: ScalarType.Float64), timesteps);

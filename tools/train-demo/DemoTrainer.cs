@@ -262,6 +262,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
                 rand(batch, generator: generator) < highNoiseShare,
                 randint(highNoiseFrom, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator),
                 randint(0, trainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator));
+            // Drawn only where used, so the joint stage's random stream (and so its weights) stays that of earlier runs.
             if (lastStepShare > 0)
                 timesteps = where(rand(batch, generator: generator) < lastStepShare, full(batch, trainTimesteps - 1, dtype: ScalarType.Int64), timesteps);
             var noise = randn(latents.shape, generator: generator);
