@@ -45,10 +45,15 @@ internal sealed class RedisOptions
         Description = "Byte budget of the shared result cache in MiB (least recently used entries are evicted); 0 turns it off.",
         DefaultValueFactory = _ => 256,
     };
+    public Option<double> JobTimeout { get; } = new("--job-timeout")
+    {
+        Description = "Seconds a job may run on a worker before it fails as timed out; 0 for no limit.",
+        DefaultValueFactory = _ => 600,
+    };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Redis, Prefix, ClaimIdle, MaxAttempts, ResultTtl, ResultsDir, LargeResultMb, CacheMb })
+        foreach (var option in new Option[] { Redis, Prefix, ClaimIdle, MaxAttempts, ResultTtl, ResultsDir, LargeResultMb, CacheMb, JobTimeout })
             command.Options.Add(option);
     }
 
@@ -60,6 +65,8 @@ internal sealed class RedisOptions
         var claimIdle = Positive(result.GetValue(ClaimIdle), ClaimIdle.Name);
         var attempts = result.GetValue(MaxAttempts);
         if (attempts < 1) throw new ArgumentException($"{MaxAttempts.Name} must be at least 1, got {attempts}.");
+        var jobTimeout = result.GetValue(JobTimeout);
+        if (jobTimeout < 0) throw new ArgumentException($"{JobTimeout.Name} must be 0 (no limit) or more, got {jobTimeout}.");
         var cacheMb = result.GetValue(CacheMb);
         if (cacheMb < 0) throw new ArgumentException($"{CacheMb.Name} must be 0 or more, got {cacheMb}.");
         return new RedisServingOptions
@@ -76,6 +83,7 @@ internal sealed class RedisOptions
             SharedResultFolder = result.GetValue(ResultsDir),
             LargeResultBytes = (long)(Positive(result.GetValue(LargeResultMb), LargeResultMb.Name) * (1 << 20)),
             CacheBudgetBytes = (long)(cacheMb * (1 << 20)),
+            JobTimeout = TimeSpan.FromSeconds(jobTimeout),
         };
     }
 
@@ -94,6 +102,7 @@ internal sealed class RedisOptions
         settings[section + nameof(RedisServingOptions.SharedResultFolder)] = redis.SharedResultFolder;
         settings[section + nameof(RedisServingOptions.LargeResultBytes)] = redis.LargeResultBytes.ToString(c);
         settings[section + nameof(RedisServingOptions.CacheBudgetBytes)] = redis.CacheBudgetBytes.ToString(c);
+        settings[section + nameof(RedisServingOptions.JobTimeout)] = (redis.JobTimeout ?? TimeSpan.Zero).ToString("c", c);
     }
 
     private static double Positive(double value, string name) =>

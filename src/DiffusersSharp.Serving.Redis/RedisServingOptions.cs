@@ -36,6 +36,9 @@ public sealed record RedisServingOptions
     /// <summary>How many times a job may start; one abandoned more often than this fails (a job that kills its workers must not loop).</summary>
     public int MaxAttempts { get; init; } = 3;
 
+    /// <summary>How long a job may run on a worker before it fails as timed out; null or zero for no limit.</summary>
+    public TimeSpan? JobTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How long an idle worker waits for a new-job notice before it looks at the queue again.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -9,7 +9,7 @@ namespace DiffusersSharp.Serving.Redis;
 /// Takes jobs from the cluster's queue one at a time and runs them: first any job abandoned by a worker that stopped
 /// (claimed once it has been idle for <see cref="RedisServingOptions.ClaimIdleTime"/>), else the next new one. While
 /// a job runs, its queue entry is renewed every heartbeat so no other worker takes it; its pictures are stored before
-/// the entry is acknowledged. While Redis is unreachable the worker pauses and resumes once it is back; a job finished
+/// the entry is acknowledged; one running past <see cref="RedisServingOptions.JobTimeout"/> fails as timed out. While Redis is unreachable the worker pauses and resumes once it is back; a job finished
 /// meanwhile waits for Redis to be stored.
 /// </summary>
 public sealed class RedisWorker
@@ -110,7 +110,9 @@ public sealed class RedisWorker
         if (!start.Run) return;
         var attempt = start.Attempt;
         _logger.LogInformation("Job {Job} started on worker {Worker} (attempt {Attempt})", entry.JobId, Name, attempt);
-        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        using var deadline = new CancellationTokenSource();
+        if (_store.Options.JobTimeout is { } timeout && timeout > TimeSpan.Zero) deadline.CancelAfter(timeout);
+        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(stopping, deadline.Token);
         lock (_gate) _current = (entry.JobId, jobCts);
         var renew = RenewLoopAsync(entry, attempt, jobCts);
         IReadOnlyList<byte[]> images;
@@ -135,6 +137,11 @@ public sealed class RedisWorker
             await TryAsync(() => _store.ReleaseAsync(entry, attempt)).ConfigureAwait(false);
             return;
         }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            await FailAsync($"The job timed out after {_store.Options.JobTimeout!.Value.TotalSeconds:0.###} s.").ConfigureAwait(false);
+            return;
+        }
         catch (OperationCanceledException)
         {
             // Cancelled by a client, or taken over by another worker: settle the entry if the job has ended.
@@ -143,9 +150,7 @@ public sealed class RedisWorker
         }
         catch (Exception e) when (e is not ServiceUnavailableException)
         {
-            _logger.LogWarning("Job {Job} failed on worker {Worker}: {Error}", entry.JobId, Name, e.Message);
-            Interlocked.Increment(ref _failed);
-            await PersistAsync(() => _store.FinishAsync(entry, attempt, JobState.Failed, 0, e.Message, "redis", false), stopping).ConfigureAwait(false);
+            await FailAsync(e.Message).ConfigureAwait(false);
             return;
         }
         finally
@@ -162,6 +167,13 @@ public sealed class RedisWorker
         _logger.LogInformation("Job {Job} succeeded on worker {Worker} ({Count} picture(s){Cached})", entry.JobId, Name, images.Count, cached ? ", from the cache" : "");
         if (!cached && start.CacheKey is not null)
             await TryAsync(() => _store.Cache.PutAsync(start.CacheKey, images)).ConfigureAwait(false);
+
+        async Task FailAsync(string error)
+        {
+            _logger.LogWarning("Job {Job} failed on worker {Worker}: {Error}", entry.JobId, Name, error);
+            Interlocked.Increment(ref _failed);
+            await PersistAsync(() => _store.FinishAsync(entry, attempt, JobState.Failed, 0, error, "redis", false), stopping).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Renews the running attempt every heartbeat; stops the job when it no longer runs (cancelled or taken over).</summary>

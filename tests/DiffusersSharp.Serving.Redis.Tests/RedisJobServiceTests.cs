@@ -156,6 +156,26 @@ public sealed class RedisJobServiceTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task AJobRunningPastItsTimeoutFailsSayingSoAndTheWorkerGoesOn()
+    {
+        await using var cluster = new Cluster(redis.Options(o => o with { JobTimeout = TimeSpan.FromMilliseconds(500) }));
+        var api = await cluster.ApiNodeAsync();
+        var executor = new FakeExecutor { StepDelay = TimeSpan.FromMilliseconds(100) };
+        var worker = await cluster.WorkerAsync(executor);
+
+        var job = await api.SubmitAsync(new GenerationRequest { Prompt = "long", NumInferenceSteps = 200 });
+        var last = (await Wait.ForEndAsync(api, job.Id))[^1];
+        var next = await api.SubmitAsync(new GenerationRequest { Prompt = "short", NumInferenceSteps = 1 });
+
+        Assert.Equal("failed", last.Type);
+        Assert.Equal("The job timed out after 0.5 s.", last.Job.Error);
+        Assert.InRange(last.Job.Step, 1, 199);
+        Assert.Equal("succeeded", (await Wait.ForEndAsync(api, next.Id))[^1].Type);
+        Assert.Equal(1, worker.JobsFailed);
+        await Wait.UntilAsync(async () => (await api.Store.GetStatsAsync()) is { Waiting: 0, Running: 0 }, what: "the timed-out entry to be acknowledged");
+    }
+
+    [Fact]
     public async Task EventsOfAJobRunElsewhereReachAWatcherOnAnotherNode()
     {
         await using var cluster = new Cluster(redis.Options());
