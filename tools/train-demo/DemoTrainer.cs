@@ -333,8 +333,13 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
         // diffusers' EMAModel warm-up: a short memory early on, so the average does not drag in the random init.
         var decay = Math.Min(options.EmaDecay, (1.0 + step) / (10.0 + step));
         using var noGrad = no_grad();
+        // Scalars held here, not converted implicitly per call: TorchSharp passes a Scalar's native handle on without
+        // keeping the object alive, so a temporary one can be finalized while libtorch still reads it (a run here
+        // stopped after 40 minutes with a garbled Scalar in this add_).
+        using var keep = decay.ToScalar();
+        using var take = (1 - decay).ToScalar();
         for (var i = 0; i < parameters.Count; i++)
-            emaParameters[i].mul_(decay).add_(parameters[i], alpha: 1 - decay);
+            emaParameters[i].mul_(keep).add_(parameters[i], alpha: take);
     }
 
     private int TotalUnetSteps => options.UnetSteps + options.LayoutSteps + options.PolishSteps;
