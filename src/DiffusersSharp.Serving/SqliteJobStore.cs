@@ -20,8 +20,11 @@ public sealed class SqliteJobStore : IJobStore
         Directory.CreateDirectory(_results);
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "jobs.db"), Pooling = false }.ToString());
         _connection.Open();
+        // WAL with synchronous NORMAL, as SQLite advises for WAL: no fsync per commit (three per job, about 1 ms a job
+        // here). A process crash loses nothing; a power cut may lose the last commits, never the database.
         Execute("""
             PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
             CREATE TABLE IF NOT EXISTS jobs (
                 id TEXT PRIMARY KEY,
                 idempotency_key TEXT UNIQUE,
