@@ -9,8 +9,9 @@ namespace DiffusersSharp.Serving.Redis;
 /// Takes jobs from the cluster's queue one at a time and runs them: first any job abandoned by a worker that stopped
 /// (claimed once it has been idle for <see cref="RedisServingOptions.ClaimIdleTime"/>), else the next new one. While
 /// a job runs, its queue entry is renewed every heartbeat so no other worker takes it; its pictures are stored before
-/// the entry is acknowledged; one running past <see cref="RedisServingOptions.JobTimeout"/> fails as timed out. While Redis is unreachable the worker pauses and resumes once it is back; a job finished
-/// meanwhile waits for Redis to be stored.
+/// the entry is acknowledged; one running past <see cref="RedisServingOptions.JobTimeout"/> fails as timed out. While
+/// Redis is unreachable the worker pauses and resumes once it is back; a job finished meanwhile waits for Redis to be
+/// stored.
 /// </summary>
 public sealed class RedisWorker
 {

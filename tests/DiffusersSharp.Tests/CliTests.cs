@@ -122,6 +122,20 @@ public class CliTests
         Assert.Contains(expected, lines[0]);
     }
 
+    [Theory]
+    [InlineData("--job-timeout", "-1")]
+    [InlineData("--max-attempts", "0")]
+    [InlineData("--claim-idle", "0")]
+    public void BadWorkerOptionsGiveOneLineErrorsBeforeReachingRedis(string option, string value)
+    {
+        // Port 1 on loopback: nothing listens there, so an error that is not about the option would name Redis.
+        var (code, _, stderr) = Diffuse("worker", "--redis", "127.0.0.1:1", "--models", Path.GetTempPath(), option, value);
+        Assert.NotEqual(0, code);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line);
+        Assert.Contains(option, line);
+    }
+
     [Fact]
     public void MissingModelFolderIsOneLineError()
     {
