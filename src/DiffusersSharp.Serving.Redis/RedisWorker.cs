@@ -140,7 +140,7 @@ public sealed class RedisWorker
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            await FailAsync($"The job timed out after {_store.Options.JobTimeout!.Value.TotalSeconds:0.###} s.").ConfigureAwait(false);
+            await FailAsync(GenerationFailedException.TimedOut(_store.Options.JobTimeout!.Value)).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException)

@@ -5,4 +5,7 @@ public sealed class GenerationFailedException(string message, JobInfo? job = nul
 {
     /// <summary>The job as it ended, when it ran as a job.</summary>
     public JobInfo? Job { get; } = job;
+
+    /// <summary>The error of a job stopped by its timeout, the same from every job service.</summary>
+    public static string TimedOut(TimeSpan timeout) => $"The job timed out after {timeout.TotalSeconds:0.###} s.";
 }

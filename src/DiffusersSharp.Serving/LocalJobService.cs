@@ -327,7 +327,7 @@ public sealed class LocalJobService : IJobService, IAsyncDisposable
                 await FinishAsync(job, info with
                 {
                     State = JobState.Failed, FinishedAt = now,
-                    Error = $"The job timed out after {_options.JobTimeout!.Value.TotalSeconds:0.###} s.",
+                    Error = GenerationFailedException.TimedOut(_options.JobTimeout!.Value),
                 }).ConfigureAwait(false);
         }
         else if (outcome?.Output is { } output)
