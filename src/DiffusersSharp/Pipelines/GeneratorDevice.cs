@@ -11,7 +11,9 @@ public enum GeneratorDevice
 
     /// <summary>
     /// A generator on the pipeline's device (<c>torch.Generator("cuda").manual_seed(seed)</c>): no copy of the noise to
-    /// the device, but CUDA's generator draws other numbers than the CPU's, so the pictures differ from the CPU's.
+    /// the device, but CUDA's generator draws other numbers than the CPU's, so the pictures differ from the CPU's. On
+    /// CUDA the call reseeds the device's default generator, which concurrent calls on the same GPU share: their
+    /// pictures are then not reproducible.
     /// </summary>
     Device,
 }

@@ -34,8 +34,24 @@ public abstract record StableDiffusionInputBase
     public int? ClipSkip { get; init; }
     public StepEndCallback? CallbackOnStepEnd { get; init; }
 
-    /// <summary>The generator a call seeds from <see cref="Seed"/> (the call disposes it), or null when <see cref="Generator"/> or no seed is given.</summary>
+    /// <summary>
+    /// The generator a call seeds from <see cref="Seed"/> (the call disposes it), or null when <see cref="Generator"/>
+    /// or no seed is given, or when the draws come from the device's default generator (see below).
+    /// </summary>
     /// <param name="device">The pipeline's device, where a <see cref="GeneratorDevice.Device"/> generator draws.</param>
-    internal Generator? NewSeededGenerator(Device device) =>
-        Generator is null && Seed is { } seed ? new Generator((ulong)seed, GeneratorDevice == GeneratorDevice.Device ? device : CPU) : null;
+    /// <remarks>
+    /// TorchSharp 0.107 cannot make a generator object on CUDA (its native constructor always makes a CPU one, whose
+    /// draws on a CUDA tensor fail), so a <see cref="GeneratorDevice.Device"/> seed on CUDA reseeds CUDA's default
+    /// generators (<c>torch.cuda.manual_seed_all</c>) and the call draws with no generator object: the same numbers
+    /// as a fresh <c>torch.Generator("cuda").manual_seed(seed)</c>, but shared by every call on the GPU at that time.
+    /// </remarks>
+    internal Generator? NewSeededGenerator(Device device)
+    {
+        if (Generator is not null || Seed is not { } seed) return null;
+        if (GeneratorDevice == GeneratorDevice.Cpu || device.type == TorchSharp.DeviceType.CPU) return new Generator((ulong)seed, CPU);
+        if (device.type != TorchSharp.DeviceType.CUDA)
+            throw new NotSupportedException($"A seeded generator on {device} is not supported; use GeneratorDevice.Cpu.");
+        cuda.manual_seed_all(seed);
+        return null;
+    }
 }
