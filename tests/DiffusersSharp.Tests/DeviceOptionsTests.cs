@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using DiffusersSharp.Pipelines;
 using DiffusersSharp.Pipelines.StableDiffusion;
 using DiffusersSharp.Runtime;
@@ -6,9 +7,23 @@ using static TorchSharp.torch;
 
 namespace DiffusersSharp.Tests;
 
-/// <summary>The accelerator options that also exist on the CPU: TF32 flags and the seeded generator's device.</summary>
+/// <summary>The accelerator options that also exist on the CPU: TF32 flags, the CUDA allocator's setting and the seeded generator's device.</summary>
 public class DeviceOptionsTests
 {
+    [Fact]
+    public void LoadingLibtorchAsksTheCudaAllocatorForExpandableSegmentsUnlessConfigured()
+    {
+        NativeRuntime.EnsureLoaded();
+        // libtorch reads the C library's environment, which .NET's Environment does not write: read that one.
+        var native = Marshal.PtrToStringAnsi(getenv("PYTORCH_CUDA_ALLOC_CONF"));
+        var configured = Environment.GetEnvironmentVariable("PYTORCH_CUDA_ALLOC_CONF") ?? Environment.GetEnvironmentVariable("PYTORCH_ALLOC_CONF");
+        if (configured is null) Assert.Equal("expandable_segments:True", native);
+        else Assert.Equal(Environment.GetEnvironmentVariable("PYTORCH_CUDA_ALLOC_CONF"), native);
+    }
+
+    [DllImport("libc", CharSet = CharSet.Ansi)]
+    private static extern IntPtr getenv(string name);
+
     [Fact]
     public void AllowTf32SetsLibtorchsMatmulAndConvolutionFlags()
     {
@@ -30,7 +45,7 @@ public class DeviceOptionsTests
     }
 
     [Fact]
-    public void ADeviceGeneratorDrawsOnThePipelinesDevice()
+    public void ADeviceGeneratorOnTheCpuIsASeededCpuGenerator()
     {
         // On the CPU the pipeline's device is the CPU, so both choices draw the same numbers; the seeded generator
         // must still be the one on the pipeline's device.
@@ -42,5 +57,14 @@ public class DeviceOptionsTests
         using var onDevice = pipeline.Generate(small);
         using var onCpu = pipeline.Generate(small with { GeneratorDevice = GeneratorDevice.Cpu });
         TensorAssert.Equal(onCpu.Images!, onDevice.Images!, "images");
+    }
+
+    [Fact]
+    public void ASeededGeneratorOnADeviceOtherThanCpuOrCudaIsRefusedByName()
+    {
+        var input = new StableDiffusionInput("a red circle") { Seed = 3, GeneratorDevice = GeneratorDevice.Device };
+        var error = Assert.Throws<NotSupportedException>(() => input.NewSeededGenerator(new Device(TorchSharp.DeviceType.META)));
+        Assert.Contains("meta", error.Message);
+        Assert.Contains("GeneratorDevice.Cpu", error.Message);
     }
 }
