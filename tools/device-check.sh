@@ -13,17 +13,21 @@
 #       case) in float32 with TF32 off, at the fixtures README's tolerances;
 #   (b) precision: tiny-sd pictures in float32/float16/bfloat16 on the device against the CPU's float32, as PSNR;
 #   (c) bench: SD 1.5 architecture (random float16 weights) UNet step 512² and 50-step Euler generation 512² in
-#       float16, steps/s and peak device memory (on cpu: libtorch's op throughput only);
-# and writes summary.txt (plus bench.json and the logs) to $OUT (default out/device-check/results).
+#       float16 (also under model CPU offload), steps/s and peak device memory (on cpu: libtorch's op throughput only);
+#   (d) diffusers: the same rows measured by diffusers itself (bench/diffusers_baseline.py) in the same run, when
+#       python3 there can import diffusers, or prepare packed its source (DIFFUSERS_SRC=folder holding the
+#       `diffusers` package, e.g. a checkout's src/) into out/device-check/diffusers.tar.xz;
+# and writes summary.txt (plus bench.json, diffusers.json and the logs) to $OUT (default out/device-check/results).
 #
 # The device tool copies the tracked files plus up to 8 carried paths, 64 MiB in all. The tracked tests/fixtures
-# (~60 MB) do not fit beside the program, so hide them from the copy and carry out/device-check instead:
-#   tools/device-check.sh prepare
-#   git rm -r -q --cached tests/fixtures && echo tests/fixtures/ >> "$(git rev-parse --git-path info/exclude)"
-#   run(command: "bash tools/device-check.sh run --device cuda", carry: ["out/device-check"], timeout_s: 480)
-#   git reset -q && sed -i '/^tests\/fixtures\/$/d' "$(git rev-parse --git-path info/exclude)"
-# Sizes measured 2026-11-26: devicecheck 41.9 MB, the fixtures copy 17.8 MB (out/device-check 56.9 MiB), the
-# tracked tree without tests/fixtures 1.0 MB: 57.9 MiB of the 64 MiB. With tests/fixtures (62.5 MiB) it cannot fit.
+# (~60 MB), models/ and docs/ (8.7 MB) do not fit beside the program, so hide them and carry out/device-check instead:
+#   DIFFUSERS_SRC=path/to/diffusers/src tools/device-check.sh prepare
+#   git rm -r -q --cached tests/fixtures models docs && printf 'tests/fixtures/\nmodels/\ndocs/\n' >> "$(git rev-parse --git-path info/exclude)"
+#   run(command: "bash tools/device-check.sh run --device cuda", carry: ["out/device-check"], timeout_s: 420)
+#   git reset -q && sed -i '/^tests\/fixtures\/$/d;/^models\/$/d;/^docs\/$/d' "$(git rev-parse --git-path info/exclude)"
+# Sizes measured 2026-11-27: devicecheck 40 MB, the fixtures copy 18 MB, diffusers' source packed 1.6 MB
+# (out/device-check 61.4 MB), the tracked tree without the hidden folders 1.7 MB: 60.2 MiB of the 64 MiB.
+# On an H200 the whole run took about 3 minutes (parity 6 s, precision 8 s, bench 34 s, diffusers 90 s).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir="$root/out/device-check"
@@ -40,6 +44,10 @@ prepare() {
   # The list comes from the runner itself (the CPU build), so it always matches the cases it runs.
   (cd "$root/tests/fixtures" && dotnet "$root/tools/DiffusersSharp.DeviceCheck/bin/Release/net10.0/devicecheck.dll" files --fixtures . \
     | while read -r f; do mkdir -p "$dir/fixtures/$(dirname "$f")" && cp "$f" "$dir/fixtures/$f"; done)
+  if [ -n "${DIFFUSERS_SRC:-}" ]; then
+    tar -C "$DIFFUSERS_SRC" --exclude=__pycache__ -cf - diffusers | xz -9 -T0 > "$dir/diffusers.tar.xz"
+    du -sh "$dir/diffusers.tar.xz"
+  fi
   du -sh "$dir/devicecheck"; du -sh "$dir/fixtures"; du -sh "$dir"
 }
 
@@ -70,18 +78,27 @@ run() {
   step() {
     local name=$1; shift
     start=$(date +%s)
-    "$bin" "$@" > "$out/$name.log" 2>&1
+    "$@" > "$out/$name.log" 2>&1
     local code=$?
     grep -v NNPACK "$out/$name.log" | grep -v '^\[' | tail -40 >> "$summary"
     echo "$name: exit $code, $(( $(date +%s) - start )) s" | tee -a "$summary"
     [ $code -eq 0 ] || rc=1
   }
-  step parity parity --device "$device" --fixtures "$fixtures"
-  step precision precision --device "$device" --fixtures "$fixtures"
+  step parity "$bin" parity --device "$device" --fixtures "$fixtures"
+  step precision "$bin" precision --device "$device" --fixtures "$fixtures"
   if [ "$device" = cpu ]; then
-    step bench bench --device cpu --quick --only ops --dtype float32 --fixtures "$fixtures" --json "$out/bench.json"
+    step bench "$bin" bench --device cpu --quick --only ops --dtype float32 --fixtures "$fixtures" --json "$out/bench.json"
   else
-    step bench bench --device "$device" --dtype float16 --fixtures "$fixtures" --work "${TMPDIR:-/tmp}/diffusers-sharp-bench" --json "$out/bench.json"
+    step bench "$bin" bench --device "$device" --dtype float16 --fixtures "$fixtures" --work "${TMPDIR:-/tmp}/diffusers-sharp-bench" --json "$out/bench.json"
+    if [ -f "$dir/diffusers.tar.xz" ]; then
+      local site="${TMPDIR:-/tmp}/diffusers-sharp-python"
+      mkdir -p "$site" && tar -C "$site" -xJf "$dir/diffusers.tar.xz" && export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    if python3 -c "import diffusers, torch" 2>/dev/null; then
+      step diffusers python3 "$root/bench/diffusers_baseline.py" --device "$device" --tokenizer "$fixtures/models/tiny-sd/tokenizer" --json "$out/diffusers.json"
+    else
+      echo "diffusers: not measured (python3 cannot import diffusers and torch)" | tee -a "$summary"
+    fi
   fi
   echo "device check: $([ $rc -eq 0 ] && echo passed || echo FAILED)" | tee -a "$summary"
   return $rc

@@ -23,7 +23,8 @@ internal sealed class Orchestrator(BenchOptions options, BenchPaths paths)
 
     /// <summary>
     /// On CUDA: the rows diffusers' eager H200 anchors give (../shared/performance-anchors.md), in each precision
-    /// (default float16): the UNet step at 512² (guidance batch 2) and a whole 50-step Euler generation at 512².
+    /// (default float16): the UNet step at 512² (guidance batch 2) and a whole 50-step Euler generation at 512², also
+    /// under model CPU offload.
     /// </summary>
     private IEnumerable<Stage> CudaPlan()
     {
@@ -32,6 +33,7 @@ internal sealed class Orchestrator(BenchOptions options, BenchPaths paths)
         {
             yield return new Stage("unet", dtype, 512, Repeats: 20, Device: options.Device);
             yield return new Stage("generate", dtype, 512, "euler", Repeats: 3, Steps: 50, Device: options.Device);
+            yield return new Stage("generate", dtype, 512, "euler-offload", Repeats: 2, Steps: 50, Device: options.Device);
         }
     }
 

@@ -8,15 +8,15 @@ namespace DiffusersSharp.Bench;
 internal static class Report
 {
     public const string Header =
-        "| stage | dtype | size | variant | s | GFLOP | GFLOP/s | of matmul | peak MiB | Δ MiB | load |\n" +
-        "|---|---|---|---|---|---|---|---|---|---|---|";
+        "| stage | dtype | size | variant | s | GFLOP | GFLOP/s | of matmul | peak MiB | Δ MiB | device peak MiB | load |\n" +
+        "|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     public static string Row(StageResult r, IReadOnlyList<StageResult> rows)
     {
         var matmul = rows.FirstOrDefault(m => m.Name.StartsWith("matmul", StringComparison.Ordinal) && m.DType == r.DType);
         var ofMatmul = r.GFlopPerSecond is { } rate && matmul?.GFlopPerSecond is { } peak ? (rate / peak).ToString("P0", CultureInfo.InvariantCulture) : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {r.Name} | {r.DType} | {(r.Size > 0 ? $"{r.Size}²" : "")} | {r.Variant} | {r.Seconds:F3} | {r.GFlop:F1} | {r.GFlopPerSecond:F0} | {ofMatmul} | {r.PeakMiB:F0} | {(r.BeforeMiB > 0 ? (r.PeakMiB - r.BeforeMiB).ToString("F0", CultureInfo.InvariantCulture) : "")} | {r.LoadAverage:F1} |");
+            $"| {r.Name} | {r.DType} | {(r.Size > 0 ? $"{r.Size}²" : "")} | {r.Variant} | {r.Seconds:F3} | {r.GFlop:F1} | {r.GFlopPerSecond:F0} | {ofMatmul} | {r.PeakMiB:F0} | {(r.BeforeMiB > 0 ? (r.PeakMiB - r.BeforeMiB).ToString("F0", CultureInfo.InvariantCulture) : "")} | {r.PeakDeviceMiB:F0} | {r.LoadAverage:F1} |");
     }
 
     public static string Table(IReadOnlyList<StageResult> rows)

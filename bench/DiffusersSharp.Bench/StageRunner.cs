@@ -184,8 +184,12 @@ internal sealed class StageRunner(BenchPaths paths)
     private StageResult Generate(Stage stage)
     {
         using var deviceMemory = GpuMemorySampler.Start(stage.Device);
-        using var pipeline = StableDiffusionPipeline.FromPretrained(paths.ModelDirectory, Options(stage));
-        if (stage.Variant == "euler")
+        // Under model CPU offload the weights load on the CPU and each model visits the device only while it runs.
+        var offload = stage.Variant.EndsWith("offload", StringComparison.Ordinal);
+        using var pipeline = StableDiffusionPipeline.FromPretrained(paths.ModelDirectory,
+            offload ? Options(stage) with { Device = CPU } : Options(stage));
+        if (offload) pipeline.EnableModelCpuOffload(DeviceOf(stage));
+        if (stage.Variant.StartsWith("euler", StringComparison.Ordinal))
             pipeline.SetScheduler(SchedulerFactory.FromConfig("EulerDiscreteScheduler", pipeline.Scheduler.Config));
         var input = new StableDiffusionInput(Prompt) { Height = stage.Size, Width = stage.Size, NumInferenceSteps = stage.Steps, Seed = 0 };
         var latent = stage.Size / 8;
