@@ -271,6 +271,11 @@ public sealed class GenerationRequestValidator
                 errors.Add(task == PipelineTask.ControlNet ? "control_image" : "image", $"must be at least {vsf}x{vsf} pixels.");
                 sizeOk = false;
             }
+            else if (!given && fromImage is null && value > 0 && value % multiple != 0)
+            {
+                errors.Add(field, $"is required: model '{model!.Name}' defaults to {value}, which is not a multiple of {multiple} ({why}).");
+                sizeOk = false;
+            }
         }
         if (sizeOk && (long)w * h > _limits.MaxPixels)
             errors.Add(width is null && fromImage is not null ? (task == PipelineTask.ControlNet ? "control_image" : "image") : "width",

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using DiffusersSharp.Serving.Tests.Support;
 
 namespace DiffusersSharp.Serving.Tests;
@@ -158,6 +159,42 @@ public sealed class ValidationTests
         Assert.NotEqual(key, validator.Validate(request with { Seed = 2 }).CacheKey);
         Assert.NotEqual(key, validator.Validate(request with { GuidanceScale = 7 }).CacheKey);
         Assert.Null(validator.Validate(request with { Seed = null }).CacheKey);
+    }
+
+    [Fact]
+    public void AModelWhoseDefaultSizeIsNoMultipleOf8AsksForTheSize()
+    {
+        var models = Directory.CreateTempSubdirectory("serving-models-").FullName;
+        try
+        {
+            // tiny-sd with a three-level VAE (scale factor 4, as the demo model's) and a UNet sample_size of 17: its
+            // default text-to-image size is 17 × 4 = 68 pixels.
+            var source = Path.Combine(TestModels.Directory, "tiny-sd");
+            foreach (var file in Directory.GetFiles(source, "*.json", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(models, "odd", Path.GetRelativePath(source, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            void Edit(string component, string key, JsonNode value)
+            {
+                var path = Path.Combine(models, "odd", component, "config.json");
+                var config = JsonNode.Parse(File.ReadAllText(path))!;
+                config[key] = value;
+                File.WriteAllText(path, config.ToJsonString());
+            }
+            Edit("unet", "sample_size", 17);
+            Edit("vae", "block_out_channels", new JsonArray(32, 32, 32));
+            var validator = new GenerationRequestValidator(new ModelCatalog(models), TestModels.Options() with { ModelsDirectory = models, DefaultModel = "odd" });
+            var e = Assert.Throws<RequestValidationException>(() => validator.Validate(Good with { Model = "odd", Width = null, Height = null }));
+            Assert.Contains("defaults to 68, which is not a multiple of 8", e.Errors["width"][0]);
+            Assert.Contains("defaults to 68", e.Errors["height"][0]);
+            validator.Validate(Good with { Model = "odd", Width = 32, Height = 32 });
+        }
+        finally
+        {
+            Directory.Delete(models, recursive: true);
+        }
     }
 
     [Fact]
