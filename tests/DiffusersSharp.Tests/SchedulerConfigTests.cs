@@ -73,6 +73,35 @@ public class SchedulerConfigTests
     }
 
     [Fact]
+    public void DdpmSwappedInFromADpmSolverConfigSamplesWithThePosteriorVariance()
+    {
+        // A DPM-Solver config as diffusers saves it (the demo model's) has "variance_type": null, which from_config hands
+        // to DDPMScheduler; diffusers then samples with fixed_small's variance.
+        using var dpm = SchedulerFactory.FromPretrained(Path.Combine(AppContext.BaseDirectory, "models", "demo-shapes", "scheduler"));
+        Assert.True(dpm.Config.Keys.Contains("variance_type"));
+        Assert.Null(dpm.Config.GetNullableString("variance_type"));
+        using var swapped = SchedulerFactory.FromConfig("DDPMScheduler", dpm.Config);
+        Assert.Null(swapped.Config.GetNullableString("variance_type"));
+        var fixedSmallConfig = dpm.Config.Clone();
+        fixedSmallConfig["variance_type"] = "fixed_small";
+        using var fixedSmall = SchedulerFactory.FromConfig("DDPMScheduler", fixedSmallConfig);
+        swapped.SetTimesteps(4);
+        fixedSmall.SetTimesteps(4);
+        using var scope = NewDisposeScope();
+        var sample = ones(1, 4, 2, 2);
+        var modelOutput = full(1, 4, 2, 2, 0.5f);
+        var viaNull = swapped.Step(modelOutput, swapped.TimestepAt(0), sample, new Generator(7, CPU)).PrevSample;
+        var viaFixedSmall = fixedSmall.Step(modelOutput, fixedSmall.TimestepAt(0), sample, new Generator(7, CPU)).PrevSample;
+        var fixedLargeConfig = dpm.Config.Clone();
+        fixedLargeConfig["variance_type"] = "fixed_large";
+        using var fixedLarge = SchedulerFactory.FromConfig("DDPMScheduler", fixedLargeConfig);
+        fixedLarge.SetTimesteps(4);
+        var viaFixedLarge = fixedLarge.Step(modelOutput, fixedLarge.TimestepAt(0), sample, new Generator(7, CPU)).PrevSample;
+        TensorAssert.Equal(viaFixedSmall, viaNull);
+        Assert.False(viaNull.allclose(viaFixedLarge), "the variance type should change the step");
+    }
+
+    [Fact]
     public void SwappingDropsKeysTheOtherSchedulerOnlyHadAsDefaults()
     {
         // DPM-Solver's default spacing is "linspace"; DDIM's own default ("leading") applies when it was not chosen.

@@ -33,8 +33,12 @@ public sealed class DDPMScheduler : SchedulerMixin
     {
         RequireBetaSchedule("sigmoid", "laplace");
         _predictionType = RequireOneOf("prediction_type", "epsilon", "sample", "v_prediction");
-        // fixed_large_log is left out: diffusers takes the square root of a log-variance there and samples NaN.
-        _varianceType = RequireOneOf("variance_type", "fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range");
+        // fixed_large_log is left out: diffusers takes the square root of a log-variance there and samples NaN. A null
+        // (what a DPM-Solver config swapped in with from_config carries) falls through diffusers' _get_variance to the
+        // posterior variance, i.e. fixed_small.
+        _varianceType = Config.GetNullableString("variance_type") is null
+            ? "fixed_small"
+            : RequireOneOf("variance_type", "fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range");
         _timestepSpacing = RequireOneOf("timestep_spacing", "leading", "linspace", "trailing");
         _numTrainTimesteps = Config.GetInt("num_train_timesteps", 1000);
         _stepsOffset = Config.GetInt("steps_offset", 0);
