@@ -6,7 +6,7 @@ namespace DiffusersSharp.TrainDemo;
 public static class CommandLine
 {
     public const string Usage =
-        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--unet-steps N] [--layout-steps N] [--polish-steps N] [--pool-size N] [--prediction-type v_prediction|epsilon] [--threads N] [--smoke] [--evaluate N [--guidance G]]";
+        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--vae-kl-weight X] [--unet-steps N] [--layout-steps N] [--polish-steps N] [--pool-size N] [--prediction-type v_prediction|epsilon] [--threads N] [--smoke] [--evaluate N [--guidance G]]";
 
     public static TrainOptions Parse(IReadOnlyList<string> args, out bool smoke, out int evaluate, out double guidanceScale)
     {
@@ -32,6 +32,7 @@ public static class CommandLine
         };
         if (Take(values, "--seed") is { } seed) options = options with { Seed = Int("--seed", seed) };
         if (Take(values, "--vae-steps") is { } vaeSteps) options = options with { VaeSteps = Int("--vae-steps", vaeSteps) };
+        if (Take(values, "--vae-kl-weight") is { } klWeight) options = options with { VaeKlWeight = NonNegative("--vae-kl-weight", klWeight) };
         if (Take(values, "--unet-steps") is { } unetSteps) options = options with { UnetSteps = Int("--unet-steps", unetSteps) };
         if (Take(values, "--layout-steps") is { } layoutSteps) options = options with { LayoutSteps = Int("--layout-steps", layoutSteps) };
         if (Take(values, "--polish-steps") is { } polishSteps) options = options with { PolishSteps = Int("--polish-steps", polishSteps) };
@@ -39,10 +40,7 @@ public static class CommandLine
         if (Take(values, "--prediction-type") is { } predictionType) options = options with { PredictionType = predictionType };
         if (Take(values, "--threads") is { } threads) options = options with { Threads = Int("--threads", threads) };
         if (Take(values, "--evaluate") is { } count) evaluate = Int("--evaluate", count);
-        if (Take(values, "--guidance") is { } guidance)
-            guidanceScale = double.TryParse(guidance, NumberStyles.Float, CultureInfo.InvariantCulture, out var g) && g >= 0
-                ? g
-                : throw new ArgumentException($"--guidance must be a non-negative number, got '{guidance}'.");
+        if (Take(values, "--guidance") is { } guidance) guidanceScale = NonNegative("--guidance", guidance);
         if (values.Count > 0)
             throw new ArgumentException($"Unknown option {values.Keys.First()}. {Usage}");
         if (!File.Exists(Path.Combine(options.TokenizerDirectory, "vocab.json")))
@@ -57,6 +55,11 @@ public static class CommandLine
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 0
             ? n
             : throw new ArgumentException($"{name} must be a non-negative integer, got '{value}'.");
+
+    private static double NonNegative(string name, string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x >= 0
+            ? x
+            : throw new ArgumentException($"{name} must be a non-negative number, got '{value}'.");
 
     /// <summary>The folder holding DiffusersSharp.slnx, from the working directory upwards; else the working directory.</summary>
     private static string RepositoryRoot()
