@@ -80,25 +80,24 @@ public class SchedulerConfigTests
         using var dpm = SchedulerFactory.FromPretrained(Path.Combine(AppContext.BaseDirectory, "models", "demo-shapes", "scheduler"));
         Assert.True(dpm.Config.Keys.Contains("variance_type"));
         Assert.Null(dpm.Config.GetNullableString("variance_type"));
-        using var swapped = SchedulerFactory.FromConfig("DDPMScheduler", dpm.Config);
-        Assert.Null(swapped.Config.GetNullableString("variance_type"));
-        var fixedSmallConfig = dpm.Config.Clone();
-        fixedSmallConfig["variance_type"] = "fixed_small";
-        using var fixedSmall = SchedulerFactory.FromConfig("DDPMScheduler", fixedSmallConfig);
-        swapped.SetTimesteps(4);
-        fixedSmall.SetTimesteps(4);
         using var scope = NewDisposeScope();
-        var sample = ones(1, 4, 2, 2);
-        var modelOutput = full(1, 4, 2, 2, 0.5f);
-        var viaNull = swapped.Step(modelOutput, swapped.TimestepAt(0), sample, new Generator(7, CPU)).PrevSample;
-        var viaFixedSmall = fixedSmall.Step(modelOutput, fixedSmall.TimestepAt(0), sample, new Generator(7, CPU)).PrevSample;
-        var fixedLargeConfig = dpm.Config.Clone();
-        fixedLargeConfig["variance_type"] = "fixed_large";
-        using var fixedLarge = SchedulerFactory.FromConfig("DDPMScheduler", fixedLargeConfig);
-        fixedLarge.SetTimesteps(4);
-        var viaFixedLarge = fixedLarge.Step(modelOutput, fixedLarge.TimestepAt(0), sample, new Generator(7, CPU)).PrevSample;
+        var viaNull = FirstDdpmStep(dpm.Config);
+        var viaFixedSmall = FirstDdpmStep(dpm.Config, "fixed_small");
+        var viaFixedLarge = FirstDdpmStep(dpm.Config, "fixed_large");
         TensorAssert.Equal(viaFixedSmall, viaNull);
         Assert.False(viaNull.allclose(viaFixedLarge), "the variance type should change the step");
+    }
+
+    /// <summary>The first step of a DDPMScheduler made from <paramref name="config"/> (with <paramref name="varianceType"/> if given), from seed 7.</summary>
+    private static Tensor FirstDdpmStep(ModelConfig config, string? varianceType = null)
+    {
+        var swapped = config.Clone();
+        if (varianceType is not null) swapped["variance_type"] = varianceType;
+        using var ddpm = SchedulerFactory.FromConfig("DDPMScheduler", swapped);
+        Assert.Equal(varianceType, ddpm.Config.GetNullableString("variance_type"));
+        ddpm.SetTimesteps(4);
+        using var generator = new Generator(7, CPU);
+        return ddpm.Step(full(1, 4, 2, 2, 0.5f), ddpm.TimestepAt(0), ones(1, 4, 2, 2), generator).PrevSample;
     }
 
     [Fact]
