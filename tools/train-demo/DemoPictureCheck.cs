@@ -81,7 +81,7 @@ public static class DemoPictureCheck
                 {
                     for (var dx = -3; dx <= 3; dx++)
                     {
-                        var outline = new ShapeScene(kind, DemoColour.Palette[0], DemoColour.Palette[1], Placement.Center, ShapeSize.Small, cx + dx, cy + dy, radius);
+                        var outline = new ShapeOutline(kind, cx + dx, cy + dy, radius);
                         var fit = IntersectionOverUnion(mask, count, size, outline);
                         if (fit > bestFit) (best, bestFit) = (kind, fit);
                     }
@@ -91,7 +91,7 @@ public static class DemoPictureCheck
         return (best, bestFit);
     }
 
-    private static double IntersectionOverUnion(bool[] mask, int count, int size, ShapeScene outline)
+    private static double IntersectionOverUnion(bool[] mask, int count, int size, ShapeOutline outline)
     {
         // Every shape lies within 1.08 radii of its centre (the star's lower points), so only that square can hold outline pixels.
         var reach = outline.Radius * 1.1 + 1;

@@ -54,6 +54,7 @@ public sealed class ShapesDataset(int seed, int imageSize = 64)
         double[] bg = [scene.Background.R, scene.Background.G, scene.Background.B];
         // Pixels farther from the centre than the shape's bounding circle are background: no need to sample them.
         var reach = scene.Radius * 1.5 + 1;
+        var outline = scene.Outline;
         for (var y = 0; y < n; y++)
         {
             for (var x = 0; x < n; x++)
@@ -62,7 +63,7 @@ public sealed class ShapesDataset(int seed, int imageSize = 64)
                 if (Math.Abs(x + 0.5 - scene.CenterX) <= reach && Math.Abs(y + 0.5 - scene.CenterY) <= reach)
                 for (var sy = 0; sy < Supersampling; sy++)
                     for (var sx = 0; sx < Supersampling; sx++)
-                        if (scene.Contains(x + (sx + 0.5) / Supersampling, y + (sy + 0.5) / Supersampling))
+                        if (outline.Contains(x + (sx + 0.5) / Supersampling, y + (sy + 0.5) / Supersampling))
                             covered++;
                 var coverage = covered / (double)(Supersampling * Supersampling);
                 for (var c = 0; c < 3; c++)
