@@ -42,7 +42,7 @@ internal static class Overhead
         {
             var (a, job) = await TimeAsync(local, i);
             var (b, _) = await TimeAsync(node.Api, i);
-            var remoteRun = executor.TakeLast();
+            var remoteRun = executor.TakeOnly();
             if (i < 0) continue;
             l.Add(a);
             r.Add(b);
@@ -67,10 +67,10 @@ internal static class Overhead
 internal sealed record Paired(Latency Local, Latency Redis, Latency LocalRun, Latency RedisRun)
 {
     /// <summary>Median of the per-job differences, Redis minus single-process.</summary>
-    public double Difference => Median(Redis, Local);
+    public double Difference => MedianDifference(Redis, Local);
 
     /// <summary>Median of the per-job differences of the time outside the job's own run.</summary>
-    public double OutsideDifference => Median(RedisOutside, LocalOutside);
+    public double OutsideDifference => MedianDifference(RedisOutside, LocalOutside);
 
     public Latency LocalOutside => new(Outside(Local, LocalRun));
 
@@ -78,5 +78,5 @@ internal sealed record Paired(Latency Local, Latency Redis, Latency LocalRun, La
 
     private static double[] Outside(Latency total, Latency run) => total.Milliseconds.Zip(run.Milliseconds, (t, r) => t - r).ToArray();
 
-    private static double Median(Latency a, Latency b) => new Latency(a.Milliseconds.Zip(b.Milliseconds, (x, y) => x - y).ToArray()).P50;
+    private static double MedianDifference(Latency a, Latency b) => new Latency(a.Milliseconds.Zip(b.Milliseconds, (x, y) => x - y).ToArray()).P50;
 }

@@ -11,7 +11,7 @@ internal sealed class TimedExecutor(IJobExecutor inner) : IJobExecutor
     private readonly ConcurrentQueue<double> _runs = new();
 
     /// <summary>Takes the run time of the one job that finished since the last call.</summary>
-    public double TakeLast() => _runs.TryDequeue(out var ms) && _runs.IsEmpty ? ms : throw new InvalidOperationException("Expected exactly one timed run.");
+    public double TakeOnly() => _runs.TryDequeue(out var ms) && _runs.IsEmpty ? ms : throw new InvalidOperationException("Expected exactly one timed run.");
 
     public async Task<IReadOnlyList<byte[]>> ExecuteAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken cancellationToken)
     {
