@@ -6,7 +6,7 @@ namespace DiffusersSharp.TrainDemo;
 public static class CommandLine
 {
     public const string Usage =
-        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--vae-kl-weight X] [--unet-steps N] [--layout-steps N] [--polish-steps N] [--pool-size N] [--prediction-type v_prediction|epsilon] [--threads N] [--smoke] [--evaluate N [--guidance G]]";
+        "usage: train-demo [--output DIR] [--checkpoints DIR] [--tokenizer DIR] [--seed N] [--vae-steps N] [--vae-kl-weight X] [--unet-steps N] [--layout-steps N] [--polish-steps N] [--pool-size N] [--token-embedding-std X] [--prediction-type v_prediction|epsilon] [--threads N] [--smoke] [--evaluate N [--guidance G]]";
 
     public static TrainOptions Parse(IReadOnlyList<string> args, out bool smoke, out int evaluate, out double guidanceScale)
     {
@@ -37,6 +37,7 @@ public static class CommandLine
         if (Take(values, "--layout-steps") is { } layoutSteps) options = options with { LayoutSteps = Int("--layout-steps", layoutSteps) };
         if (Take(values, "--polish-steps") is { } polishSteps) options = options with { PolishSteps = Int("--polish-steps", polishSteps) };
         if (Take(values, "--pool-size") is { } poolSize) options = options with { LatentPoolSize = Int("--pool-size", poolSize) };
+        if (Take(values, "--token-embedding-std") is { } embeddingStd) options = options with { TokenEmbeddingStd = NonNegative("--token-embedding-std", embeddingStd) };
         if (Take(values, "--prediction-type") is { } predictionType) options = options with { PredictionType = predictionType };
         if (Take(values, "--threads") is { } threads) options = options with { Threads = Int("--threads", threads) };
         if (Take(values, "--evaluate") is { } count) evaluate = Int("--evaluate", count);

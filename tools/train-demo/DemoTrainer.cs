@@ -362,13 +362,16 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
             group.LearningRate = learningRate;
     }
 
-    /// <summary>transformers' CLIP init for the embeddings (TorchSharp's default N(0, 1) is far larger).</summary>
-    private static void InitTextEmbeddings(CLIPTextModel textEncoder)
+    /// <summary>
+    /// The embeddings' starting spread: positions as transformers starts CLIP, tokens wider (see
+    /// <see cref="TrainOptions.TokenEmbeddingStd"/>); TorchSharp's default N(0, 1) would be wider still.
+    /// </summary>
+    private void InitTextEmbeddings(CLIPTextModel textEncoder)
     {
         using var noGrad = no_grad();
         foreach (var (name, parameter) in textEncoder.named_parameters())
         {
-            if (name.EndsWith("token_embedding.weight", StringComparison.Ordinal)) parameter.normal_(0, 0.02);
+            if (name.EndsWith("token_embedding.weight", StringComparison.Ordinal)) parameter.normal_(0, options.TokenEmbeddingStd);
             else if (name.EndsWith("position_embedding.weight", StringComparison.Ordinal)) parameter.normal_(0, 0.01);
         }
     }
