@@ -18,7 +18,7 @@ namespace DiffusersSharp.TrainDemo;
 /// pictures (L1 + MSE reconstruction, a small KL term), then the <see cref="CLIPTextModel"/> and
 /// <see cref="UNet2DConditionModel"/> together on the frozen VAE's latents with DDPM's loss (v- or epsilon-prediction) and
 /// caption dropout. Checkpoints every few minutes; a re-run with the same options resumes. Weights train in float32
-/// (bfloat16 was not tried, see the model card).
+/// (bfloat16 does not pay on this CPU, see the model card).
 /// </summary>
 public sealed class DemoTrainer(TrainOptions options, Action<string> log)
 {
