@@ -29,7 +29,7 @@ public sealed class DemoTrainer(TrainOptions options, Action<string> log)
     public (double VaeLoss, double UnetLoss) Run()
     {
         set_num_threads(options.Threads);
-        // libtorch 2.10's oneDNN convolution backward gives wrong input gradients on this CPU (NativeRuntime.MkldnnEnabled).
+        // libtorch 2.10's oneDNN convolution backward gave wrong input gradients on this machine kind (NativeRuntime.MkldnnEnabled).
         var mkldnn = NativeRuntime.MkldnnEnabled;
         NativeRuntime.MkldnnEnabled = false;
         try

@@ -55,8 +55,9 @@ public static class NativeRuntime
     /// <summary>
     /// Whether CPU convolutions may use oneDNN (MKL-DNN) kernels: PyTorch's <c>torch.backends.mkldnn.enabled</c>,
     /// which TorchSharp does not expose. On by default. libtorch 2.10's oneDNN convolution backward returned wrong input
-    /// gradients here (50–80 % off, sometimes NaN, for two stacked 3 × 3 convolutions; right with it off), so the demo
-    /// trainer turns it off; inference is unaffected (the forward passes match diffusers). Process-wide. Linux only.
+    /// gradients on one machine here (50–80 % off, sometimes NaN, for two stacked 3 × 3 convolutions; right with it off;
+    /// not reproduced on a later machine of the same kind), so the demo trainer turns it off; inference is unaffected
+    /// (the forward passes match diffusers). Process-wide. Linux only.
     /// </summary>
     public static bool MkldnnEnabled
     {
