@@ -26,6 +26,10 @@ internal static class CliErrors
     private static string OneLine(Exception e)
     {
         var message = e is TypeInitializationException && e.InnerException is not null ? e.InnerException.Message : e.Message;
+        // .NET appends " (Parameter 'name')" and the value to an argument exception's message; ours already say both.
+        if (e is ArgumentException { ParamName: { } name }
+            && message.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) is var cut and > 0)
+            message = message[..cut];
         return message.ReplaceLineEndings(" ").Trim();
     }
 }

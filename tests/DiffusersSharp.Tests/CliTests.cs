@@ -120,6 +120,8 @@ public class CliTests
         Assert.Single(lines);
         Assert.StartsWith("error: ", lines[0]);
         Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("(Parameter '", lines[0]);
+        Assert.DoesNotContain("Actual value was", lines[0]);
     }
 
     [Theory]
