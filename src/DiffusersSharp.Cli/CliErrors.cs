@@ -23,7 +23,8 @@ internal static class CliErrors
         }
     }
 
-    private static string OneLine(Exception e)
+    /// <summary>The message a user reads: the cause of a failed static initialiser, on one line.</summary>
+    public static string OneLine(Exception e)
     {
         var message = e is TypeInitializationException && e.InnerException is not null ? e.InnerException.Message : e.Message;
         // .NET appends " (Parameter 'name')" and the value to an argument exception's message; ours already say both.

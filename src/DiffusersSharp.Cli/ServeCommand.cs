@@ -59,7 +59,7 @@ internal static class ServeCommand
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Console.Error.WriteLine("error: " + (e is TypeInitializationException { InnerException: { } inner } ? inner.Message : e.Message).ReplaceLineEndings(" "));
+                Console.Error.WriteLine("error: " + CliErrors.OneLine(e));
                 return e is NativeRuntimeException ? 3 : 1;
             }
         });
