@@ -27,7 +27,8 @@ public class DemoModelTests
     /// captions, pixel statistics): a shape of the asked colour on the asked background and in the asked cell of the
     /// 3 × 3 grid in at least 21 of the 24 pictures (the card: 24; chance for the cell alone is 1 in 9), the background
     /// alone in at least 22 (24), and the asked one of the four shapes, with everything else right, in at least 17
-    /// (the card: 20; chance 6, and 17 or more by chance has a probability below 1 in 100,000).
+    /// (the card: 20; chance 6, and 17 or more by chance has a probability below 1 in 100,000); and the shapes' colours
+    /// on average less than <see cref="DemoPictureCheck.TintDistance"/> off the asked ones (the card: 32 RGB).
     /// </summary>
     [Fact]
     public void DrawsTheAskedShapeAndColourInTheAskedPlaceOnTheAskedBackground()
@@ -38,6 +39,7 @@ public class DemoModelTests
         Assert.True(score.InAskedCell >= 21, detail);
         Assert.True(score.Backgrounds >= 22, detail);
         Assert.True(score.AllRight >= 17, detail);
+        Assert.True(score.MeanColourError < DemoPictureCheck.TintDistance, detail);
     }
 
     /// <summary>
@@ -127,7 +129,7 @@ public class DemoModelTests
         }
     }
 
-    /// <summary>The picture check reads the data set's own pictures right: colour, cell, background and shape.</summary>
+    /// <summary>The picture check reads the data set's own pictures right: colour (untinted), cell, background and shape.</summary>
     [Fact]
     public void PictureCheckSeesWhatTheDataSetDrew()
     {
@@ -144,6 +146,7 @@ public class DemoModelTests
             Assert.True(seen.ShowsColourOnBackground, $"{scene}: {seen}");
             Assert.Equal(scene.Position, seen.Cell);
             Assert.True(scene.Shape == seen.Shape, $"{scene}: {seen}");
+            Assert.False(seen.Tinted, $"{scene}: {seen}");
         }
     }
 

@@ -6,8 +6,15 @@ namespace DiffusersSharp.TrainDemo;
 /// <param name="Background">Share of the other pixels nearest the asked background colour.</param>
 /// <param name="Shape">The shape whose outline fits those pixels best; null when there are too few to fit.</param>
 /// <param name="ShapeFit">That fit's intersection over union with the pixels, 0–1.</param>
-public sealed record DemoPictureSeen(int ShapePixels, Placement? Cell, double Background, ShapeKind? Shape, double ShapeFit)
+/// <param name="ColourError">
+/// RGB distance (0–255 scale) from the asked colour to the mean of the pixels nearer it than the background's colour:
+/// how far the shape's colour is tinted (an orange "yellow" is about 60 off); NaN when no pixel is nearer.
+/// </param>
+public sealed record DemoPictureSeen(int ShapePixels, Placement? Cell, double Background, ShapeKind? Shape, double ShapeFit, double ColourError)
 {
+    /// <summary>The shape's colour is tinted: its mean is farther than <see cref="DemoPictureCheck.TintDistance"/> from the asked one.</summary>
+    public bool Tinted => ColourError > DemoPictureCheck.TintDistance;
+
     /// <summary>A shape of the asked colour is drawn: at least <see cref="DemoPictureCheck.MinShapePixels"/> pixels have it.</summary>
     public bool DrawsColour => ShapePixels >= DemoPictureCheck.MinShapePixels;
 
@@ -30,20 +37,29 @@ public static class DemoPictureCheck
     public const int MinShapePixels = 40;
     /// <summary>Share of the pixels outside the shape's colour that must be the background's.</summary>
     public const double BackgroundShare = 0.8;
+    /// <summary>A shape's mean colour this far (RGB, 0–255) from the asked one counts as tinted; palette colours are 150–400 apart.</summary>
+    public const double TintDistance = 40;
 
     /// <summary>What the picture shows of a caption's shape colour and background.</summary>
     /// <param name="rgb">The picture as H × W × 3 values in 0–255 (the pipeline's output times 255).</param>
     public static DemoPictureSeen Inspect(float[] rgb, int size, DemoColour colour, DemoColour background)
     {
         var mask = new bool[size * size];
-        int shape = 0, rest = 0;
-        double sumX = 0, sumY = 0;
+        int shape = 0, rest = 0, nearer = 0;
+        double sumX = 0, sumY = 0, sumR = 0, sumG = 0, sumB = 0;
         for (var y = 0; y < size; y++)
         {
             for (var x = 0; x < size; x++)
             {
                 var i = (y * size + x) * 3;
                 var nearest = DemoColour.Nearest(rgb[i], rgb[i + 1], rgb[i + 2]);
+                if (colour.DistanceSquared(rgb[i], rgb[i + 1], rgb[i + 2]) < background.DistanceSquared(rgb[i], rgb[i + 1], rgb[i + 2]))
+                {
+                    nearer++;
+                    sumR += rgb[i];
+                    sumG += rgb[i + 1];
+                    sumB += rgb[i + 2];
+                }
                 if (nearest == colour)
                 {
                     mask[y * size + x] = true;
@@ -59,10 +75,11 @@ public static class DemoPictureCheck
         }
         var others = size * size - shape;
         var share = others == 0 ? 0 : rest / (double)others;
-        if (shape == 0) return new DemoPictureSeen(0, null, share, null, 0);
+        var colourError = nearer == 0 ? double.NaN : Math.Sqrt(colour.DistanceSquared(sumR / nearer, sumG / nearer, sumB / nearer));
+        if (shape == 0) return new DemoPictureSeen(0, null, share, null, 0, colourError);
         var (cx, cy) = (sumX / shape, sumY / shape);
         var (kind, fit) = shape >= MinShapePixels ? FitShape(mask, shape, size, cx, cy) : (default(ShapeKind?), 0.0);
-        return new DemoPictureSeen(shape, Placement.Nearest(cx, cy, size), share, kind, fit);
+        return new DemoPictureSeen(shape, Placement.Nearest(cx, cy, size), share, kind, fit, colourError);
     }
 
     /// <summary>
