@@ -30,8 +30,8 @@ public sealed class PlaygroundBrowserTests
             browser.FindElement(By.Id("prompt")).SendKeys("a large yellow circle on a blue background");
             SetValue(browser, "steps", "12");
             SetValue(browser, "seed", "0");
-            // The demo model's card: guidance about 3.
-            SetValue(browser, "guidance", "3");
+            // The demo model's card: guidance about 2.
+            SetValue(browser, "guidance", "2");
             // Records every value the progress bar takes, to see it fed step by step by the event stream.
             ((IJavaScriptExecutor)browser).ExecuteScript("""
                 window.progressValues = [];

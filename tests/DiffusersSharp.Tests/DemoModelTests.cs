@@ -27,8 +27,8 @@ public class DemoModelTests
     /// captions, pixel statistics): a shape of the asked colour on the asked background and in the asked cell of the
     /// 3 × 3 grid in at least 21 of the 24 pictures (the card: 24; chance for the cell alone is 1 in 9), the background
     /// alone in at least 22 (24), and the asked one of the four shapes, with everything else right, in at least 17
-    /// (the card: 20; chance 6, and 17 or more by chance has a probability below 1 in 100,000); and the shapes' colours
-    /// on average less than <see cref="DemoPictureCheck.TintDistance"/> off the asked ones (the card: 32 RGB).
+    /// (the card: 21; chance 6, and 17 or more by chance has a probability below 1 in 100,000); and the shapes' colours
+    /// on average less than <see cref="DemoPictureCheck.TintDistance"/> off the asked ones (the card: 27 RGB).
     /// </summary>
     [Fact]
     public void DrawsTheAskedShapeAndColourInTheAskedPlaceOnTheAskedBackground()

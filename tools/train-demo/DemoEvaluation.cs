@@ -32,7 +32,7 @@ public static class DemoEvaluation
     public const int Steps = 20;
 
     /// <summary>The classifier-free guidance scale of the model card's pictures and numbers.</summary>
-    public const double GuidanceScale = 3.0;
+    public const double GuidanceScale = 2.0;
 
     public static DemoScore Run(string modelDirectory, int count, Action<string> log, double guidanceScale = GuidanceScale)
     {

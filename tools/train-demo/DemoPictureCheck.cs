@@ -8,7 +8,7 @@ namespace DiffusersSharp.TrainDemo;
 /// <param name="ShapeFit">That fit's intersection over union with the pixels, 0–1.</param>
 /// <param name="ColourError">
 /// RGB distance (0–255 scale) from the asked colour to the mean of the pixels nearer it than the background's colour:
-/// how far the shape's colour is tinted (the orange "yellow" circle of the README's playground picture is 97 off); NaN
+/// how far the shape's colour is tinted (the orange "yellow" circle of the README's playground picture is 56 off); NaN
 /// when no pixel is nearer.
 /// </param>
 public sealed record DemoPictureSeen(int ShapePixels, Placement? Cell, double Background, ShapeKind? Shape, double ShapeFit, double ColourError)

@@ -18,8 +18,8 @@ public sealed record TrainOptions
     /// Diffusion's order) the posterior spread was 0.02 against latents spread 3.1: the decoder never saw an imprecise
     /// latent, and the denoiser's small errors came out as blotchy colours and round blobs whatever shape was asked
     /// (12 of 48 held-out captions drew the asked shape). At 1e-3 the spread is 0.37 against 0.85, the decoder draws
-    /// flat shapes from the denoiser's latents, and 31 of 48 came out in the asked shape (41 with <see cref="TokenEmbeddingStd"/>
-    /// 0.5; see the model card).
+    /// flat shapes from the denoiser's latents, and 31 of 48 came out in the asked shape at guidance 3 (41 with
+    /// <see cref="TokenEmbeddingStd"/> 0.5; see the model card).
     /// </summary>
     public double VaeKlWeight { get; init; } = 1e-3;
     /// <summary>Pictures encoded once for the denoiser stage; each visit draws a fresh latent sample and caption.</summary>
@@ -78,7 +78,7 @@ public sealed record TrainOptions
     /// 32-wide text encoder, trained from those, gave "circle" and "square" nearly the same hidden states (distance 1.1
     /// against 32–37 for "triangle" and "star": the two words' embeddings never moved apart), so the UNet drew both as
     /// the same rounded shape and 31 of 48 held-out captions came out in the asked shape. Started from N(0, 0.5) the
-    /// words begin far apart, stay apart (distance 8.1), and 41 of 48 come out right.
+    /// words begin far apart, stay apart (distance 8.1), and 41 of 48 come out right (both at guidance 3).
     /// </summary>
     public double TokenEmbeddingStd { get; init; } = 0.5;
     /// <summary>Share of captions replaced by "" so classifier-free guidance has an unconditional model.</summary>
