@@ -53,13 +53,14 @@ public static class DemoPictureCheck
             for (var x = 0; x < size; x++)
             {
                 var i = (y * size + x) * 3;
-                var nearest = DemoColour.Nearest(rgb[i], rgb[i + 1], rgb[i + 2]);
-                if (colour.DistanceSquared(rgb[i], rgb[i + 1], rgb[i + 2]) < background.DistanceSquared(rgb[i], rgb[i + 1], rgb[i + 2]))
+                var (r, g, b) = (rgb[i], rgb[i + 1], rgb[i + 2]);
+                var nearest = DemoColour.Nearest(r, g, b);
+                if (colour.DistanceSquared(r, g, b) < background.DistanceSquared(r, g, b))
                 {
                     nearer++;
-                    sumR += rgb[i];
-                    sumG += rgb[i + 1];
-                    sumB += rgb[i + 2];
+                    sumR += r;
+                    sumG += g;
+                    sumB += b;
                 }
                 if (nearest == colour)
                 {
